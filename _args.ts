@@ -1,0 +1,58 @@
+// Reading command-line options: unknown options and bad values become one-line usage errors.
+
+import { parseArgs, type ParseArgsOptions, type ParsedArgs } from "./_std.ts";
+
+/** Exit code: done. */
+export const EXIT_OK = 0;
+/** Exit code: failed (cannot connect, lost the connection). */
+export const EXIT_FAILURE = 1;
+/** Exit code: the command line is wrong. */
+export const EXIT_USAGE = 2;
+
+/** A mistake on the command line: reported in one line, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** parseArgs that turns unknown options into a {@linkcode UsageError} naming the command. */
+export function parseCommandArgs(
+  command: string,
+  args: string[],
+  options: ParseArgsOptions,
+): ParsedArgs {
+  return parseArgs(args, {
+    ...options,
+    unknown(arg) {
+      if (!arg.startsWith("-")) return true;
+      throw new UsageError(`${command}: unknown option "${arg}" (see parley ${command} --help)`);
+    },
+  });
+}
+
+/** The value of a string option, or undefined; a repeated option counts once, the last. */
+export function stringOption(args: ParsedArgs, name: string): string | undefined {
+  const value = args[name];
+  if (Array.isArray(value)) return value.at(-1);
+  return value === undefined ? undefined : String(value);
+}
+
+/** A whole-number option of at least `min`, or undefined. */
+export function integerOption(
+  command: string,
+  args: ParsedArgs,
+  name: string,
+  min: number,
+): number | undefined {
+  const text = stringOption(args, name);
+  if (text === undefined) return undefined;
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(value >= min) || !Number.isSafeInteger(value)) {
+    throw new UsageError(
+      `${command}: --${name} takes a whole number of at least ${min}, not "${text}"`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,157 @@
+// Moving NDJSON lines over a byte stream: a reader that splits lines on bytes under a size
+// limit, and an outbox that queues bytes for one connection and writes them in order.
+
+/** What the reader and the outbox need of a connection: `Deno.Conn` has it. */
+export interface ByteStream {
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(data: Uint8Array): Promise<number>;
+}
+
+/** Thrown by {@linkcode readLines} when a line grows past its limit. */
+export class FrameTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`Frame is longer than ${limit} bytes`);
+    this.name = "FrameTooLargeError";
+  }
+}
+
+/** Bytes asked of the socket per read. Small, because every idle connection holds one. */
+export const READ_BUFFER_BYTES = 4096;
+
+const NEWLINE = 0x0a;
+
+/**
+ * Yields each line read from `stream`, without its newline, until the stream ends. Blank lines
+ * are skipped. A yielded line may be a view into the read buffer: use it before asking for the
+ * next. A line longer than `maxLineBytes` throws {@linkcode FrameTooLargeError} as soon as the
+ * limit is passed, so no more than `maxLineBytes` plus one read are ever held. Bytes after the
+ * last newline when the stream ends are not a line and are dropped.
+ */
+export async function* readLines(
+  stream: ByteStream,
+  maxLineBytes: number,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const buffer = new Uint8Array(READ_BUFFER_BYTES);
+  let partial: Uint8Array[] = [];
+  let partialBytes = 0;
+  while (true) {
+    const count = await stream.read(buffer);
+    if (count === null) return;
+    const chunk = buffer.subarray(0, count);
+    let start = 0;
+    let end = chunk.indexOf(NEWLINE);
+    while (end !== -1) {
+      if (partialBytes + end - start > maxLineBytes) throw new FrameTooLargeError(maxLineBytes);
+      const line = partialBytes === 0
+        ? chunk.subarray(start, end)
+        : concat([...partial, chunk.subarray(start, end)], partialBytes + end - start);
+      partial = [];
+      partialBytes = 0;
+      if (line.length > 0) yield line;
+      start = end + 1;
+      end = chunk.indexOf(NEWLINE, start);
+    }
+    if (start < count) {
+      partialBytes += count - start;
+      if (partialBytes > maxLineBytes) throw new FrameTooLargeError(maxLineBytes);
+      partial.push(chunk.slice(start));
+    }
+  }
+}
+
+/**
+ * The one writer of a connection. `push` queues bytes and returns at once; a single loop writes
+ * them in order, joining whatever has queued up into one write. The queue is bounded: a push
+ * that would take it past `maxQueuedBytes` is refused, and it is up to the caller to drop the
+ * connection.
+ */
+export class Outbox {
+  #stream: ByteStream;
+  #maxQueuedBytes: number;
+  #queue: Uint8Array[] = [];
+  #waitingBytes = 0;
+  #writingBytes = 0;
+  #writing: Promise<void> | undefined;
+  #failed = false;
+
+  constructor(stream: ByteStream, maxQueuedBytes: number) {
+    this.#stream = stream;
+    this.#maxQueuedBytes = maxQueuedBytes;
+  }
+
+  /** Bytes queued and not yet written, counting those of a write under way. */
+  get queuedBytes(): number {
+    return this.#waitingBytes + this.#writingBytes;
+  }
+
+  /** Queues `bytes`. Returns false, queuing nothing, if the queue would pass its bound or the
+   * connection has failed. */
+  push(bytes: Uint8Array): boolean {
+    if (this.#failed || this.queuedBytes + bytes.length > this.#maxQueuedBytes) return false;
+    this.#queue.push(bytes);
+    this.#waitingBytes += bytes.length;
+    this.#writing ??= this.#drain();
+    return true;
+  }
+
+  /** Drops every frame not yet being written, making room for a last one. */
+  clear(): void {
+    this.#queue = [];
+    this.#waitingBytes = 0;
+  }
+
+  /** Resolves once everything queued so far is written, or writing has failed. */
+  async flushed(): Promise<void> {
+    while (this.#writing) await this.#writing;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const data = this.#queue.length === 1
+          ? this.#queue[0]!
+          : concat(this.#queue, this.#waitingBytes);
+        this.#queue = [];
+        this.#waitingBytes = 0;
+        this.#writingBytes = data.length;
+        await writeAll(this.#stream, data);
+        this.#writingBytes = 0;
+      }
+    } catch {
+      // The reading side sees the broken connection and reports it; nothing more can be sent.
+      this.#failed = true;
+      this.clear();
+      this.#writingBytes = 0;
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+}
+
+/** Reads and drops whatever arrives until the stream ends or fails. */
+export async function drain(stream: ByteStream): Promise<void> {
+  const buffer = new Uint8Array(READ_BUFFER_BYTES);
+  try {
+    while (await stream.read(buffer) !== null) {
+      // Dropped.
+    }
+  } catch {
+    // Ended either way.
+  }
+}
+
+/** Writes all of `data`: a socket write may take only part of it. */
+export async function writeAll(stream: ByteStream, data: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) offset += await stream.write(data.subarray(offset));
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const result = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    result.set(part, offset);
+    offset += part.length;
+  }
+  return result;
+}

@@ -1,0 +1,96 @@
+// Pipe mode: each stdin line is a message; what arrives is printed one line at a time.
+
+import { EXIT_FAILURE, EXIT_OK } from "./_args.ts";
+import { TextLineStream } from "./_std.ts";
+import type { ChatClient } from "./client.ts";
+import type { ServerFrame } from "./protocol.ts";
+
+/** How pipe mode prints. */
+export interface PipeOptions {
+  /** Print every frame as a JSON line instead of `<name> text`. */
+  json: boolean;
+}
+
+/**
+ * Sends each line of stdin as a message until stdin ends, then quits; meanwhile prints what
+ * arrives. Returns 0 once stdin is sent and the server has said goodbye, or the server closed.
+ */
+export async function runPipe(client: ChatClient, options: PipeOptions): Promise<number> {
+  const print = options.json ? printJson : printText;
+  print(client.welcome);
+  const lines = Deno.stdin.readable
+    .pipeThrough(new TextDecoderStream())
+    .pipeThrough(limitLineLength(client.welcome.maxFrameBytes))
+    .pipeThrough(new TextLineStream({ allowCR: true }))
+    .getReader();
+  const printing = (async () => {
+    for await (const frame of client) print(frame);
+    await lines.cancel();
+  })();
+  let exitCode = EXIT_OK;
+  try {
+    for (let next = await lines.read(); !next.done; next = await lines.read()) {
+      if (next.value.trim() !== "") client.send(next.value);
+    }
+  } catch (error) {
+    console.error(`parley: ${(error as Error).message}`);
+    exitCode = EXIT_FAILURE;
+    await lines.cancel();
+  }
+  await client.quit();
+  await printing;
+  return exitCode;
+}
+
+function printJson(frame: ServerFrame): void {
+  console.log(JSON.stringify(frame));
+}
+
+function printText(frame: ServerFrame): void {
+  switch (frame.type) {
+    case "message":
+      console.log(`<${frame.from}> ${frame.text}`);
+      break;
+    case "welcome":
+      console.error(`* joined as ${frame.name}; here: ${frame.users.join(", ") || "nobody else"}`);
+      break;
+    case "joined":
+      console.error(`* ${frame.name} joined`);
+      break;
+    case "left":
+      console.error(`* ${frame.name} left (${frame.reason})`);
+      break;
+    case "error":
+      console.error(`* error: ${frame.message} (${frame.code})`);
+      break;
+    case "pong":
+      break;
+    default:
+      frame satisfies never;
+  }
+}
+
+/** Fails the stream, before TextLineStream buffers it, on a line longer than `max` characters. */
+function limitLineLength(max: number): TransformStream<string, string> {
+  let lineLength = 0;
+  let lineNumber = 1;
+  return new TransformStream({
+    transform(chunk, controller) {
+      let start = 0;
+      for (let end = chunk.indexOf("\n"); end !== -1; end = chunk.indexOf("\n", start)) {
+        lineLength += end - start;
+        if (lineLength > max) break;
+        lineLength = 0;
+        lineNumber++;
+        start = end + 1;
+      }
+      if (lineLength <= max) lineLength += chunk.length - start;
+      if (lineLength > max) {
+        throw new RangeError(
+          `Line ${lineNumber} of stdin is longer than the server takes (${max} bytes); stopped there`,
+        );
+      }
+      controller.enqueue(chunk);
+    },
+  });
+}

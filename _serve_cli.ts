@@ -1,0 +1,84 @@
+// `parley serve`: run a chat server until SIGINT or SIGTERM.
+
+import { formatAddr, parsePort } from "./_address.ts";
+import { EXIT_OK, integerOption, parseCommandArgs, stringOption, UsageError } from "./_args.ts";
+import { onTerminationSignals } from "./_signals.ts";
+import { LOG_LEVELS, type LogLevel } from "./_log.ts";
+import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_PORT } from "./protocol.ts";
+import { ChatServer, type ServerOptions } from "./server.ts";
+
+const HELP = `Usage: parley serve [options]
+
+Runs a chat server until interrupted (Ctrl-C, SIGTERM).
+
+Options:
+  --host HOST            address to listen on (default 127.0.0.1: this machine only;
+                         0.0.0.0 for all IPv4 interfaces, :: for IPv6 and IPv4)
+  --port PORT            port to listen on, 0 for any free one (default ${DEFAULT_PORT})
+  --max-users N          users at once; one more gets "server_full" (default: no limit)
+  --max-frame-bytes N    longest frame a client may send (default ${DEFAULT_MAX_FRAME_BYTES})
+  --max-queue-bytes N    bytes waiting for one client before it is dropped as a slow
+                         consumer (default 1048576)
+  --log-level LEVEL      ${LOG_LEVELS.join(", ")} (default info)
+  -h, --help             show this help
+`;
+
+/** Runs `parley serve` with `args`; resolves with the exit code once the server has stopped. */
+export async function serveCommand(args: string[]): Promise<number> {
+  const parsed = parseCommandArgs("serve", args, {
+    boolean: ["help"],
+    string: ["host", "port", "max-users", "max-frame-bytes", "max-queue-bytes", "log-level"],
+    alias: { h: "help" },
+  });
+  if (parsed.help) {
+    console.log(HELP);
+    return EXIT_OK;
+  }
+  if (parsed._.length > 0) throw new UsageError(`serve: unexpected argument "${parsed._[0]}"`);
+  const options: ServerOptions = { logLevel: logLevelOption(stringOption(parsed, "log-level")) };
+  const host = stringOption(parsed, "host");
+  if (host !== undefined) options.hostname = host;
+  const port = stringOption(parsed, "port");
+  if (port !== undefined) options.port = portOption(port);
+  const maxUsers = integerOption("serve", parsed, "max-users", 1);
+  if (maxUsers !== undefined) options.maxUsers = maxUsers;
+  const maxFrameBytes = integerOption("serve", parsed, "max-frame-bytes", 64);
+  if (maxFrameBytes !== undefined) options.maxFrameBytes = maxFrameBytes;
+  const maxQueueBytes = integerOption("serve", parsed, "max-queue-bytes", 1024);
+  if (maxQueueBytes !== undefined) options.maxQueueBytes = maxQueueBytes;
+
+  const server = new ChatServer(options);
+  const stopListening = onTerminationSignals(() => server.shutdown());
+  console.log(`parley listening on ${formatAddr(server.addr)}`);
+  console.log(reachHint(server.addr.hostname));
+  await server.finished;
+  stopListening();
+  return EXIT_OK;
+}
+
+function reachHint(hostname: string): string {
+  if (hostname === "0.0.0.0" || hostname === "::") {
+    return "Other machines can connect: make sure a firewall lets them reach this port.";
+  }
+  if (hostname === "127.0.0.1" || hostname === "::1" || hostname === "localhost") {
+    return "Only this machine can connect. To accept others: --host 0.0.0.0 (IPv4), " +
+      "or --host :: (IPv6 and IPv4 where the system allows).";
+  }
+  return `Machines that can reach ${hostname} can connect.`;
+}
+
+function portOption(text: string): number {
+  try {
+    return parsePort(text);
+  } catch (error) {
+    throw new UsageError(`serve: --port: ${(error as Error).message}`);
+  }
+}
+
+function logLevelOption(text: string | undefined): LogLevel {
+  if (text === undefined) return "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(text)) {
+    throw new UsageError(`serve: --log-level takes one of ${LOG_LEVELS.join(", ")}, not "${text}"`);
+  }
+  return text as LogLevel;
+}

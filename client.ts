@@ -1,0 +1,254 @@
+/**
+ * The chat client library: {@linkcode ChatClient} connects, joins under a name, sends messages
+ * and yields what the server sends. The terminal client, the tests and bots are built on it.
+ *
+ * @example A bot that answers "ping" with "pong"
+ * ```ts ignore
+ * import { ChatClient } from "./client.ts";
+ *
+ * await using client = await ChatClient.connect({ name: "pongbot" });
+ * for await (const frame of client) {
+ *   if (frame.type === "message" && frame.text === "ping") client.send("pong");
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import { closeQuietly, isDisconnect } from "./_disconnect.ts";
+import { Outbox, readLines } from "./_framing.ts";
+import { Channel } from "./_channel.ts";
+import {
+  decodeServerFrame,
+  DEFAULT_PORT,
+  encodeFrame,
+  type ErrorCode,
+  type ErrorFrame,
+  MAX_SERVER_FRAME_BYTES,
+  type ServerFrame,
+  type WelcomeFrame,
+} from "./protocol.ts";
+
+/** How to reach a server and who to be there. */
+export interface ConnectOptions {
+  /**
+   * The server's host name or address.
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /**
+   * The server's port.
+   * @default {7342}
+   */
+  port?: number;
+  /** The name to join under. */
+  name: string;
+  /** Aborts connecting and joining. */
+  signal?: AbortSignal;
+}
+
+/** A refusal from the server, such as `name_taken` or `server_full`, as an exception. */
+export class ChatError extends Error {
+  /** The server's error code. */
+  readonly code: ErrorCode;
+
+  /**
+   * Makes an error from the server's error frame.
+   *
+   * @param frame The `error` frame the server sent.
+   */
+  constructor(frame: ErrorFrame) {
+    super(frame.message);
+    this.name = "ChatError";
+    this.code = frame.code;
+  }
+}
+
+/** The most a client queues for the server before {@linkcode ChatClient.send} refuses more. */
+const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A connection to a chat server, joined under a name. Iterate it for what the server sends;
+ * iteration ends when the connection closes.
+ */
+export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
+  /** The server's welcome: the name joined under, who else is there, the server's limits. */
+  readonly welcome: WelcomeFrame;
+
+  #conn: Deno.TcpConn;
+  #outbox: Outbox;
+  #frames = new Channel<ServerFrame>();
+  #pings = new Map<number, (rtt: number) => void>();
+  #nextPingId = 1;
+  #open = true;
+  #done: Promise<void>;
+
+  private constructor(
+    conn: Deno.TcpConn,
+    outbox: Outbox,
+    lines: AsyncGenerator<Uint8Array>,
+    welcome: WelcomeFrame,
+  ) {
+    this.#conn = conn;
+    this.#outbox = outbox;
+    this.welcome = welcome;
+    this.#done = this.#readLoop(lines);
+  }
+
+  /**
+   * Connects and joins.
+   *
+   * @param options Where to connect and the name to join under.
+   * @returns A client that has been welcomed.
+   * @throws {ChatError} If the server refuses the name or is full.
+   * @throws {Deno.errors.ConnectionRefused} If nothing listens there.
+   */
+  static async connect(options: ConnectOptions): Promise<ChatClient> {
+    options.signal?.throwIfAborted();
+    const conn = await Deno.connect({
+      hostname: options.hostname ?? "127.0.0.1",
+      port: options.port ?? DEFAULT_PORT,
+      transport: "tcp",
+    });
+    const abort = () => closeQuietly(conn);
+    options.signal?.addEventListener("abort", abort, { once: true });
+    try {
+      options.signal?.throwIfAborted();
+      conn.setNoDelay(true);
+      const outbox = new Outbox(conn, MAX_QUEUED_BYTES);
+      const lines = readLines(conn, MAX_SERVER_FRAME_BYTES);
+      outbox.push(encodeFrame({ type: "hello", name: options.name, protocol: 1 }));
+      // Not `for await`: leaving that loop would end `lines`, which the client goes on reading.
+      for (let next = await lines.next(); !next.done; next = await lines.next()) {
+        const result = decodeServerFrame(next.value);
+        if (!result.ok) continue;
+        if (result.frame.type === "welcome") {
+          return new ChatClient(conn, outbox, lines, result.frame);
+        }
+        if (result.frame.type === "error") throw new ChatError(result.frame);
+      }
+      options.signal?.throwIfAborted();
+      throw new Deno.errors.UnexpectedEof("The server closed the connection before welcoming us");
+    } catch (error) {
+      closeQuietly(conn);
+      if (isDisconnect(error)) options.signal?.throwIfAborted();
+      throw error;
+    } finally {
+      options.signal?.removeEventListener("abort", abort);
+    }
+  }
+
+  /** The name this client joined under. */
+  get name(): string {
+    return this.welcome.name;
+  }
+
+  /** Resolves when the connection has closed, for whatever reason. */
+  get closed(): Promise<void> {
+    return this.#done;
+  }
+
+  /**
+   * Sends a message to everyone else. It is queued and written in order; it returns at once.
+   *
+   * @param text The message: not empty or only white space; newlines are fine.
+   * @throws {TypeError} If the text is empty or holds a lone surrogate.
+   * @throws {RangeError} If the message is longer than the server accepts.
+   * @throws {Deno.errors.BrokenPipe} If the connection is closed.
+   */
+  send(text: string): void {
+    if (text.trim() === "") throw new TypeError("Cannot send an empty message");
+    if (!text.isWellFormed()) throw new TypeError("Cannot send text with a lone surrogate");
+    const bytes = encodeFrame({ type: "send", text });
+    if (bytes.length - 1 > this.welcome.maxFrameBytes) {
+      throw new RangeError(
+        `Message is ${
+          bytes.length - 1
+        } bytes as a frame; the server takes at most ${this.welcome.maxFrameBytes}`,
+      );
+    }
+    this.#write(bytes);
+  }
+
+  /**
+   * Measures the round trip to the server.
+   *
+   * @returns Milliseconds from sending `ping` to receiving its `pong`.
+   * @throws {Deno.errors.BrokenPipe} If the connection closes first.
+   */
+  ping(): Promise<number> {
+    const id = this.#nextPingId++;
+    const started = performance.now();
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    this.#pings.set(id, (rtt) => rtt < 0 ? reject(closedError()) : resolve(rtt - started));
+    this.#write(encodeFrame({ type: "ping", id }));
+    return promise;
+  }
+
+  /** Says goodbye: sends everything queued, then `quit`, and waits for the server to close. */
+  async quit(): Promise<void> {
+    try {
+      this.#write(encodeFrame({ type: "quit" }));
+    } catch {
+      // Closed already.
+    }
+    await this.#done;
+  }
+
+  /** Closes the connection at once, without a goodbye. Harmless when closed already. */
+  close(): void {
+    closeQuietly(this.#conn);
+  }
+
+  /** Quits; see {@linkcode quit}. Harmless when closed already. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.quit();
+  }
+
+  /**
+   * Yields each frame from the server, but the answers to {@linkcode ping}. Iteration ends when
+   * the connection closes, and throws if it broke for a reason other than a disconnect (such as
+   * a frame longer than {@linkcode MAX_SERVER_FRAME_BYTES}).
+   */
+  [Symbol.asyncIterator](): AsyncIterator<ServerFrame> {
+    return this.#frames[Symbol.asyncIterator]();
+  }
+
+  #write(bytes: Uint8Array): void {
+    if (!this.#open) throw closedError();
+    if (!this.#outbox.push(bytes)) {
+      throw new RangeError(`More than ${MAX_QUEUED_BYTES} bytes are waiting to be sent`);
+    }
+  }
+
+  async #readLoop(lines: AsyncGenerator<Uint8Array>): Promise<void> {
+    let failure: unknown;
+    try {
+      for await (const line of lines) {
+        const result = decodeServerFrame(line);
+        if (!result.ok) continue;
+        const frame = result.frame;
+        const pong = frame.type === "pong" && typeof frame.id === "number" &&
+          this.#pings.get(frame.id);
+        if (pong) {
+          this.#pings.delete(frame.id as number);
+          pong(performance.now());
+        } else {
+          this.#frames.push(frame);
+        }
+      }
+    } catch (error) {
+      if (!isDisconnect(error)) failure = error;
+    }
+    this.#open = false;
+    await this.#outbox.flushed();
+    closeQuietly(this.#conn);
+    this.#frames.close(failure);
+    for (const pong of this.#pings.values()) pong(-1);
+    this.#pings.clear();
+  }
+}
+
+function closedError(): Error {
+  return new Deno.errors.BrokenPipe("The connection is closed");
+}

@@ -1,0 +1,33 @@
+/**
+ * Parley: a chat server and its terminal client, speaking a small NDJSON protocol over TCP.
+ *
+ * Run it: `deno run -A mod.ts serve` starts a server, `deno run -A mod.ts connect` joins it.
+ * Use it as a library: {@linkcode ChatServer} runs a server in your program, and
+ * {@linkcode ChatClient} is a client for bots and tests.
+ *
+ * @example A server and a client in one program
+ * ```ts
+ * import { ChatClient, ChatServer } from "./mod.ts";
+ *
+ * await using server = new ChatServer({ port: 0 });
+ * await using alice = await ChatClient.connect({ port: server.addr.port, name: "alice" });
+ * await using bob = await ChatClient.connect({ port: server.addr.port, name: "bob" });
+ * alice.send("hello, bob");
+ * for await (const frame of bob) {
+ *   if (frame.type === "message") {
+ *     console.log(`${frame.from}: ${frame.text}`); // "alice: hello, bob"
+ *     break;
+ *   }
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export { ChatServer, type LogLevel, type ServerOptions } from "./server.ts";
+export { ChatClient, ChatError, type ConnectOptions } from "./client.ts";
+export * from "./protocol.ts";
+export { VERSION } from "./_version.ts";
+import { main } from "./_cli.ts";
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
