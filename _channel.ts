@@ -4,6 +4,8 @@
 /** A queue of values that one consumer iterates as they arrive. */
 export class Channel<T> implements AsyncIterable<T> {
   #values: T[] = [];
+  /** Index of the next value to hand out: shift() on a long array would be linear. */
+  #head = 0;
   #waiting: ((result: IteratorResult<T>) => void) | undefined;
   #failWaiting: ((error: unknown) => void) | undefined;
   #closed = false;
@@ -34,13 +36,16 @@ export class Channel<T> implements AsyncIterable<T> {
     }
   }
 
+  /** Iterates the values; leaving the loop early loses none, so another loop can go on. */
   async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
     while (true) {
-      if (this.#values.length > 0) {
-        // Take the whole backlog at once: shift() on a long array is linear.
-        const values = this.#values;
-        this.#values = [];
-        yield* values;
+      if (this.#head < this.#values.length) {
+        const value = this.#values[this.#head++]!;
+        if (this.#head === this.#values.length) {
+          this.#values = [];
+          this.#head = 0;
+        }
+        yield value;
         continue;
       }
       if (this.#closed) {

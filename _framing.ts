@@ -22,7 +22,7 @@ const NEWLINE = 0x0a;
 
 /**
  * Yields each line read from `stream`, without its newline, until the stream ends. Blank lines
- * are skipped. A yielded line may be a view into the read buffer: use it before asking for the
+ * (empty or only spaces, tabs and carriage returns) are skipped. A yielded line may be a view into the read buffer: use it before asking for the
  * next. A line longer than `maxLineBytes` throws {@linkcode FrameTooLargeError} as soon as the
  * limit is passed, so no more than `maxLineBytes` plus one read are ever held. Bytes after the
  * last newline when the stream ends are not a line and are dropped.
@@ -47,7 +47,7 @@ export async function* readLines(
         : concat([...partial, chunk.subarray(start, end)], partialBytes + end - start);
       partial = [];
       partialBytes = 0;
-      if (line.length > 0) yield line;
+      if (!isBlank(line)) yield line;
       start = end + 1;
       end = chunk.indexOf(NEWLINE, start);
     }
@@ -144,6 +144,13 @@ export async function drain(stream: ByteStream): Promise<void> {
 export async function writeAll(stream: ByteStream, data: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < data.length) offset += await stream.write(data.subarray(offset));
+}
+
+function isBlank(line: Uint8Array): boolean {
+  for (const byte of line) {
+    if (byte !== 0x20 && byte !== 0x09 && byte !== 0x0d) return false;
+  }
+  return true;
 }
 
 function concat(parts: Uint8Array[], length: number): Uint8Array {

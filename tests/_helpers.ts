@@ -1,0 +1,231 @@
+// Shared fixtures for the tests: a server on a free port, a raw socket peer that writes exactly
+// the bytes under test, deadlines so a hang fails instead of stalling, and the CLI as a process.
+
+import { ChatServer, type ServerOptions } from "../server.ts";
+import { ChatClient } from "../client.ts";
+import type { ServerFrame } from "../protocol.ts";
+
+/** Starts a quiet server on a free loopback port. */
+export function startServer(options: ServerOptions = {}): ChatServer {
+  return new ChatServer({ port: 0, logLevel: "silent", ...options });
+}
+
+/** Connects a client to `server` under `name`. */
+export function join(server: ChatServer, name: string): Promise<ChatClient> {
+  return ChatClient.connect({ hostname: server.addr.hostname, port: server.addr.port, name });
+}
+
+/** Rejects if `promise` takes longer than `ms`, naming `what`. */
+export async function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Reads frames from a client until one satisfies `match`, within `ms`. */
+export function nextFrame<T extends ServerFrame["type"]>(
+  client: ChatClient,
+  type: T,
+  ms = 5000,
+): Promise<Extract<ServerFrame, { type: T }>> {
+  return deadline(
+    (async () => {
+      for await (const frame of client) {
+        if (frame.type === type) return frame as Extract<ServerFrame, { type: T }>;
+      }
+      throw new Error(`Connection closed before a "${type}" frame`);
+    })(),
+    ms,
+    `waiting for a "${type}" frame`,
+  );
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A plain TCP peer for protocol tests: it writes raw bytes and reads parsed JSON lines. */
+export class RawPeer implements AsyncDisposable {
+  readonly conn: Deno.TcpConn;
+  #buffered = "";
+  #closed = false;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+  }
+
+  /** Connects to `server` (or any port) without saying anything. */
+  static async connect(target: ChatServer | number, hostname = "127.0.0.1"): Promise<RawPeer> {
+    const port = typeof target === "number" ? target : target.addr.port;
+    return new RawPeer(await Deno.connect({ hostname, port }));
+  }
+
+  /** Writes a string or bytes exactly as given. */
+  async write(data: string | Uint8Array): Promise<void> {
+    let bytes = typeof data === "string" ? encoder.encode(data) : data;
+    while (bytes.length > 0) bytes = bytes.subarray(await this.conn.write(bytes));
+  }
+
+  /** Writes `frame` as one JSON line. */
+  send(frame: unknown): Promise<void> {
+    return this.write(JSON.stringify(frame) + "\n");
+  }
+
+  /** The next line the server sends, parsed; throws if the connection ends first. */
+  async frame(ms = 5000): Promise<Record<string, unknown>> {
+    const line = await this.#line(ms);
+    if (line === undefined) throw new Error("Connection closed while a frame was expected");
+    return JSON.parse(line);
+  }
+
+  /** Sends `hello` and returns the answer. */
+  async hello(name: string): Promise<Record<string, unknown>> {
+    await this.send({ type: "hello", name });
+    return await this.frame();
+  }
+
+  /** Resolves with the frames still to come once the server closes the connection. */
+  async untilClosed(ms = 5000): Promise<Record<string, unknown>[]> {
+    const frames = [];
+    for (let line = await this.#line(ms); line !== undefined; line = await this.#line(ms)) {
+      frames.push(JSON.parse(line));
+    }
+    return frames;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.conn.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  async #line(ms: number): Promise<string | undefined> {
+    const buffer = new Uint8Array(65536);
+    while (!this.#buffered.includes("\n")) {
+      let count: number | null;
+      try {
+        count = await deadline(this.conn.read(buffer), ms, "reading from the server");
+      } catch (error) {
+        if (error instanceof Deno.errors.ConnectionReset) count = null;
+        else throw error;
+      }
+      if (count === null) return undefined;
+      this.#buffered += decoder.decode(buffer.subarray(0, count), { stream: true });
+    }
+    const end = this.#buffered.indexOf("\n");
+    const line = this.#buffered.slice(0, end);
+    this.#buffered = this.#buffered.slice(end + 1);
+    return line;
+  }
+}
+
+/** The path of mod.ts, for running the CLI. */
+export const MOD_TS = new URL("../mod.ts", import.meta.url).pathname;
+
+/**
+ * `parley ARGS` running as a subprocess, its stdout and stderr collected as they arrive.
+ * Disposing kills it (if still running) and waits for it to exit.
+ */
+export class ParleyProcess implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  stdout = "";
+  stderr = "";
+  #collecting: Promise<void>;
+  #changed = Promise.withResolvers<void>();
+  #stdinPiped: boolean;
+
+  constructor(
+    args: string[],
+    options: { env?: Record<string, string>; stdin?: "piped" | "null" } = {},
+  ) {
+    this.#stdinPiped = options.stdin === "piped";
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "--quiet", MOD_TS, ...args],
+      stdin: options.stdin ?? "null",
+      stdout: "piped",
+      stderr: "piped",
+      ...(options.env ? { env: options.env } : {}),
+    }).spawn();
+    this.#collecting = Promise.all([
+      this.#collect(this.child.stdout, (text) => this.stdout += text),
+      this.#collect(this.child.stderr, (text) => this.stderr += text),
+    ]).then(() => {});
+  }
+
+  /** Waits until stdout (or `stream`) matches `pattern`; returns the match. */
+  async waitFor(
+    pattern: RegExp,
+    stream: "stdout" | "stderr" = "stdout",
+    ms = 20_000,
+  ): Promise<RegExpMatchArray> {
+    const started = Date.now();
+    while (true) {
+      const found = this[stream].match(pattern);
+      if (found) return found;
+      const left = ms - (Date.now() - started);
+      if (left <= 0) {
+        throw new Error(`No ${stream} line matched ${pattern}; ${stream} was: ${this[stream]}`);
+      }
+      await deadline(this.#changed.promise, left, `${stream} matching ${pattern}`).catch(() => {});
+    }
+  }
+
+  /** Waits for the process to exit; returns its exit code. */
+  async exitCode(ms = 20_000): Promise<number> {
+    const status = await deadline(this.child.status, ms, "the process to exit");
+    await this.#collecting;
+    return status.code;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // Exited already.
+    }
+    await this.child.status;
+    if (this.#stdinPiped) await this.child.stdin.close().catch(() => {});
+    await this.#collecting;
+  }
+
+  async #collect(stream: ReadableStream<Uint8Array>, add: (text: string) => void): Promise<void> {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      add(text);
+      this.#changed.resolve();
+      this.#changed = Promise.withResolvers<void>();
+    }
+    this.#changed.resolve();
+  }
+}
+
+/** Runs `parley ARGS` to the end, with `stdin` as its input; returns its exit code and output. */
+export async function runParley(
+  args: string[],
+  stdin = "",
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--quiet", MOD_TS, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(encoder.encode(stdin));
+  await writer.close();
+  const output = await deadline(child.output(), 30_000, `parley ${args.join(" ")}`);
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
