@@ -4,6 +4,7 @@ import { EXIT_FAILURE, EXIT_OK } from "./_args.ts";
 import { TextLineStream } from "./_std.ts";
 import type { ChatClient } from "./client.ts";
 import type { ServerFrame } from "./protocol.ts";
+import { formatFrame } from "./_format.ts";
 
 /** How pipe mode prints. */
 export interface PipeOptions {
@@ -47,27 +48,10 @@ function printJson(frame: ServerFrame): void {
 }
 
 function printText(frame: ServerFrame): void {
-  switch (frame.type) {
-    case "message":
-      console.log(`<${frame.from}> ${frame.text}`);
-      break;
-    case "welcome":
-      console.error(`* joined as ${frame.name}; here: ${frame.users.join(", ") || "nobody else"}`);
-      break;
-    case "joined":
-      console.error(`* ${frame.name} joined`);
-      break;
-    case "left":
-      console.error(`* ${frame.name} left (${frame.reason})`);
-      break;
-    case "error":
-      console.error(`* error: ${frame.message} (${frame.code})`);
-      break;
-    case "pong":
-      break;
-    default:
-      frame satisfies never;
-  }
+  const formatted = formatFrame(frame, { color: false, time: false });
+  if (formatted === undefined) return;
+  if (formatted.kind === "message") console.log(formatted.text);
+  else console.error(formatted.text);
 }
 
 /** Fails the stream, before TextLineStream buffers it, on a line longer than `max` characters. */

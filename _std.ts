@@ -38,6 +38,10 @@ export const TextLineStream: new (options?: { allowCR?: boolean }) => TransformS
   string
 > = streams.TextLineStream;
 
+// @std/cli `unicodeWidth`: npm's deno-std lacks the cli/_data.json its build imports, so this
+// stands in for it until JSR is reachable, when `jsr:@std/cli/unicode-width` replaces it.
+export { unicodeWidth } from "./_unicode_width.ts";
+
 // @std/assert, for the tests.
 
 type Assertion<Args extends unknown[]> = (...args: Args) => void;

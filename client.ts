@@ -47,6 +47,15 @@ export interface ConnectOptions {
   signal?: AbortSignal;
 }
 
+/** Options for {@linkcode ChatClient.send}. */
+export interface SendOptions {
+  /**
+   * Send an action, shown as "* alice waves" rather than "<alice> waves".
+   * @default {false}
+   */
+  action?: boolean;
+}
+
 /** A refusal from the server, such as `name_taken` or `server_full`, as an exception. */
 export class ChatError extends Error {
   /** The server's error code. */
@@ -80,6 +89,7 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
   #frames = new Channel<ServerFrame>();
   #pings = new Map<number, (rtt: number) => void>();
   #nextPingId = 1;
+  #name: string;
   #open = true;
   #done: Promise<void>;
 
@@ -92,6 +102,7 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
     this.#conn = conn;
     this.#outbox = outbox;
     this.welcome = welcome;
+    this.#name = welcome.name;
     this.#done = this.#readLoop(lines);
   }
 
@@ -138,9 +149,9 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
     }
   }
 
-  /** The name this client joined under. */
+  /** The name this client goes by: the one it joined under, or the last it was renamed to. */
   get name(): string {
-    return this.welcome.name;
+    return this.#name;
   }
 
   /** Resolves when the connection has closed, for whatever reason. */
@@ -152,14 +163,17 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
    * Sends a message to everyone else. It is queued and written in order; it returns at once.
    *
    * @param text The message: not empty or only white space; newlines are fine.
+   * @param options Whether it is an action (`/me`).
    * @throws {TypeError} If the text is empty or holds a lone surrogate.
    * @throws {RangeError} If the message is longer than the server accepts.
    * @throws {Deno.errors.BrokenPipe} If the connection is closed.
    */
-  send(text: string): void {
+  send(text: string, options: SendOptions = {}): void {
     if (text.trim() === "") throw new TypeError("Cannot send an empty message");
     if (!text.isWellFormed()) throw new TypeError("Cannot send text with a lone surrogate");
-    const bytes = encodeFrame({ type: "send", text });
+    const bytes = encodeFrame(
+      options.action ? { type: "send", text, action: true } : { type: "send", text },
+    );
     if (bytes.length - 1 > this.welcome.maxFrameBytes) {
       throw new RangeError(
         `Message is ${
@@ -168,6 +182,21 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
       );
     }
     this.#write(bytes);
+  }
+
+  /** Asks who is present; the answer arrives as a `users` frame. */
+  who(): void {
+    this.#write(encodeFrame({ type: "who" }));
+  }
+
+  /**
+   * Asks to change name. Everyone, this client included, gets a `renamed` frame if the server
+   * agrees, after which {@linkcode name} is the new name; otherwise an `error` frame arrives.
+   *
+   * @param name The new name.
+   */
+  rename(name: string): void {
+    this.#write(encodeFrame({ type: "nick", name }));
   }
 
   /**
@@ -233,9 +262,10 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
         if (pong) {
           this.#pings.delete(frame.id as number);
           pong(performance.now());
-        } else {
-          this.#frames.push(frame);
+          continue;
         }
+        if (frame.type === "renamed" && frame.from === this.#name) this.#name = frame.to;
+        this.#frames.push(frame);
       }
     } catch (error) {
       if (!isDisconnect(error)) failure = error;

@@ -25,7 +25,7 @@
  */
 
 export { ChatServer, type LogLevel, type ServerOptions } from "./server.ts";
-export { ChatClient, ChatError, type ConnectOptions } from "./client.ts";
+export { ChatClient, ChatError, type ConnectOptions, type SendOptions } from "./client.ts";
 export * from "./protocol.ts";
 export { VERSION } from "./_version.ts";
 import { main } from "./_cli.ts";

@@ -59,6 +59,8 @@ export interface SendFrame {
   type: "send";
   /** Not empty or only white space; may contain newlines. */
   text: string;
+  /** An action (`/me waves`): shown as "* alice waves". */
+  action?: boolean;
 }
 
 /** Asks for a `pong` carrying the same `id`. Allowed before `hello`. */
@@ -75,8 +77,28 @@ export interface QuitFrame {
   type: "quit";
 }
 
+/** Asks for the list of users present, answered by `users`. */
+export interface WhoFrame {
+  /** Always `"who"`. */
+  type: "who";
+}
+
+/** Changes the client's name; everyone gets `renamed`. */
+export interface NickFrame {
+  /** Always `"nick"`. */
+  type: "nick";
+  /** The new name, under the same rules as in `hello`. */
+  name: string;
+}
+
 /** Every frame a client may send. */
-export type ClientFrame = HelloFrame | SendFrame | PingFrame | QuitFrame;
+export type ClientFrame =
+  | HelloFrame
+  | SendFrame
+  | PingFrame
+  | QuitFrame
+  | WhoFrame
+  | NickFrame;
 
 // Server to client.
 
@@ -108,6 +130,8 @@ export interface MessageFrame {
   text: string;
   /** When the server received it, ISO-8601 UTC. */
   ts: string;
+  /** Present and true for an action (`/me waves`). */
+  action?: boolean;
 }
 
 /** Someone joined. */
@@ -171,6 +195,26 @@ export interface ErrorFrame {
   message: string;
 }
 
+/** Answers `who`: everyone present, the asker included, in the order they joined. */
+export interface UsersFrame {
+  /** Always `"users"`. */
+  type: "users";
+  /** The names of the users present. */
+  users: string[];
+}
+
+/** Someone changed their name; sent to everyone, the renamed user included. */
+export interface RenamedFrame {
+  /** Always `"renamed"`. */
+  type: "renamed";
+  /** The old name. */
+  from: string;
+  /** The new name. */
+  to: string;
+  /** When it happened, ISO-8601 UTC, set by the server. */
+  ts: string;
+}
+
 /** Every frame a server may send. */
 export type ServerFrame =
   | WelcomeFrame
@@ -178,7 +222,9 @@ export type ServerFrame =
   | JoinedFrame
   | LeftFrame
   | PongFrame
-  | ErrorFrame;
+  | ErrorFrame
+  | UsersFrame
+  | RenamedFrame;
 
 /** Any frame, in either direction. */
 export type Frame = ClientFrame | ServerFrame;
@@ -357,7 +403,10 @@ const clientFrames: { [K in ClientFrame["type"]]: Builder<Extract<ClientFrame, {
   },
   send(fields) {
     const text = requireText(fields, "send");
-    return text instanceof FieldError ? text : { type: "send", text };
+    if (text instanceof FieldError) return text;
+    const action = optionalBoolean(fields, "action");
+    if (action instanceof FieldError) return action;
+    return action ? { type: "send", text, action } : { type: "send", text };
   },
   ping(fields) {
     const id = fields.id;
@@ -369,6 +418,13 @@ const clientFrames: { [K in ClientFrame["type"]]: Builder<Extract<ClientFrame, {
   },
   quit() {
     return { type: "quit" };
+  },
+  who() {
+    return { type: "who" };
+  },
+  nick(fields) {
+    const name = requireString(fields, "name");
+    return name instanceof FieldError ? name : { type: "nick", name };
   },
 };
 
@@ -395,7 +451,11 @@ const serverFrames: { [K in ServerFrame["type"]]: Builder<Extract<ServerFrame, {
     if (text instanceof FieldError) return text;
     const ts = requireString(fields, "ts");
     if (ts instanceof FieldError) return ts;
-    return { type: "message", id, from, text, ts };
+    const action = optionalBoolean(fields, "action");
+    if (action instanceof FieldError) return action;
+    return action
+      ? { type: "message", id, from, text, ts, action }
+      : { type: "message", id, from, text, ts };
   },
   joined(fields) {
     const name = requireString(fields, "name");
@@ -426,6 +486,19 @@ const serverFrames: { [K in ServerFrame["type"]]: Builder<Extract<ServerFrame, {
     if (message instanceof FieldError) return message;
     return { type: "error", code: code as ErrorCode, message };
   },
+  users(fields) {
+    const users = requireStrings(fields, "users");
+    return users instanceof FieldError ? users : { type: "users", users };
+  },
+  renamed(fields) {
+    const from = requireString(fields, "from");
+    if (from instanceof FieldError) return from;
+    const to = requireString(fields, "to");
+    if (to instanceof FieldError) return to;
+    const ts = requireString(fields, "ts");
+    if (ts instanceof FieldError) return ts;
+    return { type: "renamed", from, to, ts };
+  },
 };
 
 function invalid(message: string): FieldError {
@@ -442,6 +515,12 @@ function requireNumber(fields: Fields, key: string): number | FieldError {
   const value = fields[key];
   if (typeof value === "number") return value;
   return invalid(`Field "${key}" of a "${fields.type}" frame must be a number`);
+}
+
+function optionalBoolean(fields: Fields, key: string): boolean | FieldError {
+  const value = fields[key];
+  if (value === undefined || typeof value === "boolean") return value === true;
+  return invalid(`Field "${key}" of a "${fields.type}" frame must be a boolean`);
 }
 
 function requireStrings(fields: Fields, key: string): string[] | FieldError {

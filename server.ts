@@ -25,6 +25,7 @@ import {
   type ErrorCode,
   foldName,
   type LeaveReason,
+  type MessageFrame,
   nameProblem,
   PROTOCOL_VERSION,
   type ServerFrame,
@@ -223,26 +224,25 @@ export class ChatServer implements AsyncDisposable {
             `Protocol ${frame.protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`,
           );
         }
-        const problem = nameProblem(frame.name);
-        if (problem !== undefined) return this.#reject(session, "invalid_name", problem);
-        const key = foldName(frame.name);
-        if (this.#users.has(key)) {
-          return this.#reject(session, "name_taken", `Name "${frame.name}" is taken`);
-        }
+        const key = this.#claimableName(session, frame.name);
+        if (key === undefined) return;
         if (this.#users.size >= this.#maxUsers) {
           return this.#end(session, "server_full", `The server is full (${this.#maxUsers} users)`);
         }
         return this.#join(session, frame.name, key);
       }
-      case "send":
+      case "send": {
         if (session.name === undefined) return this.#rejectNotJoined(session);
-        return this.#broadcast({
+        const message: MessageFrame = {
           type: "message",
           id: this.#nextMessageId++,
           from: session.name,
           text: frame.text,
           ts: new Date().toISOString(),
-        }, session);
+        };
+        if (frame.action) message.action = true;
+        return this.#broadcast(message, session);
+      }
       case "ping":
         this.#send(
           session,
@@ -254,13 +254,54 @@ export class ChatServer implements AsyncDisposable {
         return;
       case "quit":
         return this.#end(session, "quit");
+      case "who":
+        if (session.name === undefined) return this.#rejectNotJoined(session);
+        return this.#send(session, { type: "users", users: this.#userNames() });
+      case "nick": {
+        if (session.name === undefined) return this.#rejectNotJoined(session);
+        const key = this.#claimableName(session, frame.name);
+        if (key === undefined) return;
+        const from = session.name;
+        this.#users.delete(session.key!);
+        this.#users.set(key, session);
+        session.name = frame.name;
+        session.key = key;
+        this.#log("info", `${session.peer} "${from}" is now "${frame.name}"`);
+        return this.#broadcast({
+          type: "renamed",
+          from,
+          to: frame.name,
+          ts: new Date().toISOString(),
+        }, undefined);
+      }
       default:
         frame satisfies never;
     }
   }
 
+  /** The folded form of `name` if `session` may take it; otherwise says why not and returns
+   * undefined. A user may take a name that folds like their own (a change of case). */
+  #claimableName(session: Session, name: string): string | undefined {
+    const problem = nameProblem(name);
+    if (problem !== undefined) {
+      this.#reject(session, "invalid_name", problem);
+      return undefined;
+    }
+    const key = foldName(name);
+    const holder = this.#users.get(key);
+    if (holder !== undefined && holder !== session) {
+      this.#reject(session, "name_taken", `Name "${name}" is taken`);
+      return undefined;
+    }
+    return key;
+  }
+
+  #userNames(): string[] {
+    return [...this.#users.values()].map((user) => user.name!);
+  }
+
   #join(session: Session, name: string, key: string): void {
-    const users = [...this.#users.values()].map((other) => other.name!);
+    const users = this.#userNames();
     session.name = name;
     session.key = key;
     this.#users.set(key, session);

@@ -277,3 +277,49 @@ Deno.test("a client that stops reading is dropped as a slow consumer; the others
     "slow_consumer",
   ]);
 });
+
+Deno.test("who lists everyone present, the asker included", async () => {
+  await using server = startServer();
+  await using alice = await join(server, "alice");
+  await using _bob = await join(server, "bob");
+  alice.who();
+  assertEquals((await nextFrame(alice, "users")).users, ["alice", "bob"]);
+  await using peer = await RawPeer.connect(server);
+  await peer.send({ type: "who" });
+  assertEquals((await peer.frame()).code, "not_joined");
+});
+
+Deno.test("nick renames: everyone sees it, the old name is free, rules apply", async () => {
+  await using server = startServer();
+  await using alice = await join(server, "alice");
+  await using bob = await join(server, "bob");
+  await nextFrame(alice, "joined");
+  bob.rename("robert");
+  for (const client of [alice, bob]) {
+    const renamed = await nextFrame(client, "renamed");
+    assertEquals([renamed.from, renamed.to], ["bob", "robert"]);
+  }
+  assertEquals(bob.name, "robert");
+  bob.send("hi");
+  assertEquals((await nextFrame(alice, "message")).from, "robert");
+  bob.rename("ALICE");
+  assertEquals((await nextFrame(bob, "error")).code, "name_taken");
+  bob.rename("no spaces allowed");
+  assertEquals((await nextFrame(bob, "error")).code, "invalid_name");
+  bob.rename("Robert"); // a change of case is the same name, and allowed
+  assertEquals((await nextFrame(alice, "renamed")).to, "Robert");
+  await using newBob = await join(server, "bob");
+  assertEquals(newBob.welcome.users, ["alice", "Robert"]);
+});
+
+Deno.test("actions arrive marked as actions", async () => {
+  await using server = startServer();
+  await using alice = await join(server, "alice");
+  await using bob = await join(server, "bob");
+  alice.send("waves", { action: true });
+  alice.send("plain");
+  const action = await nextFrame(bob, "message");
+  assertEquals([action.text, action.action], ["waves", true]);
+  const plain = await nextFrame(bob, "message");
+  assertEquals([plain.text, plain.action], ["plain", undefined]);
+});

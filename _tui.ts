@@ -1,0 +1,384 @@
+// The interactive terminal client: raw mode, an input line that incoming messages never clobber,
+// line editing, commands, and reconnecting when the server goes away. It drives a ChatClient;
+// keys come from _keys.ts, the input line from _line_editor.ts, the text from _format.ts.
+
+import { EXIT_FAILURE, EXIT_OK } from "./_args.ts";
+import { formatFrame, formatNotice, type FormatOptions } from "./_format.ts";
+import { type Key, KeyDecoder } from "./_keys.ts";
+import { LineEditor } from "./_line_editor.ts";
+import { onTerminationSignals } from "./_signals.ts";
+import { type ChatClient, ChatError } from "./client.ts";
+import type { ServerFrame } from "./protocol.ts";
+
+/** When the bell rings: never, for messages that name you, or for every message. */
+export type BellMode = "off" | "mention" | "all";
+
+/** How the terminal client behaves. */
+export interface TerminalOptions {
+  /** Colours and attributes (off for `NO_COLOR` and `--no-color`). */
+  color: boolean;
+  bell: BellMode;
+  /** Reconnect after losing the server, rather than exiting 1. */
+  reconnect: boolean;
+  /** Connects and joins under `name`; used again to reconnect. */
+  connect(name: string): Promise<ChatClient>;
+}
+
+const HELP = `Commands:
+/help           this help
+/who            who is here
+/me ACTION      send an action: "* you ACTION"
+/nick NAME      change your name
+/ping           measure the round trip to the server
+/quit           leave (also Ctrl-C, or Ctrl-D on an empty line)
+//text          send a line that starts with "/"
+Keys: Left/Right, Home/End (Ctrl-A/Ctrl-E), Backspace/Delete, Ctrl-W deletes a word,
+Ctrl-U to the start, Ctrl-K to the end, Up/Down for sent lines, Ctrl-L redraws,
+Alt+Enter starts a new line; a multi-line paste is sent as one message.`;
+
+const encoder = new TextEncoder();
+/** Bracketed paste on and off: the terminal marks pasted text so it arrives as one paste. */
+const PASTE_ON = "\x1b[?2004h";
+const PASTE_OFF = "\x1b[?2004l";
+/** How long a lone ESC waits for the rest of an escape sequence before it is the Escape key. */
+const ESCAPE_WAIT_MS = 50;
+const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * Runs the interactive client on `client` until the user quits or, without reconnect, the
+ * connection is lost. Returns the exit code. The terminal is restored however it ends.
+ */
+export async function runTerminal(client: ChatClient, options: TerminalOptions): Promise<number> {
+  const terminal = new TerminalChat(client, options);
+  return await terminal.run();
+}
+
+class TerminalChat {
+  #client: ChatClient | undefined;
+  #options: TerminalOptions;
+  #editor = new LineEditor();
+  #keys = new KeyDecoder();
+  /** Rows above the cursor in the input area as last drawn, to find its top again. */
+  #cursorRow = 0;
+  #quitting = false;
+  #done = Promise.withResolvers<number>();
+  #escapeTimer: ReturnType<typeof setTimeout> | undefined;
+  #name: string;
+
+  constructor(client: ChatClient, options: TerminalOptions) {
+    this.#client = client;
+    this.#options = options;
+    this.#name = client.name;
+  }
+
+  async run(): Promise<number> {
+    Deno.stdin.setRaw(true);
+    const stopSignals = onTerminationSignals(() => this.#quit(EXIT_OK));
+    const redraw = () => this.#print(undefined);
+    if (Deno.build.os !== "windows") Deno.addSignalListener("SIGWINCH", redraw);
+    try {
+      this.#write(PASTE_ON);
+      this.#show(this.#client!.welcome);
+      this.#notice("Type /help for commands. Ctrl-C quits.");
+      this.#listen(this.#client!);
+      this.#readKeys();
+      return await this.#done.promise;
+    } finally {
+      clearTimeout(this.#escapeTimer);
+      stopSignals();
+      if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGWINCH", redraw);
+      this.#clearInput();
+      this.#write(PASTE_OFF);
+      Deno.stdin.setRaw(false);
+    }
+  }
+
+  // Input.
+
+  async #readKeys(): Promise<void> {
+    const buffer = new Uint8Array(4096);
+    try {
+      while (!this.#quitting) {
+        const count = await Deno.stdin.read(buffer);
+        if (count === null) return this.#quit(EXIT_OK);
+        clearTimeout(this.#escapeTimer);
+        for (const key of this.#keys.decode(buffer.subarray(0, count))) this.#press(key);
+        if (buffer[count - 1] === 0x1b) {
+          this.#escapeTimer = setTimeout(() => {
+            for (const key of this.#keys.flush()) this.#press(key);
+          }, ESCAPE_WAIT_MS);
+        }
+      }
+    } catch (error) {
+      if (!this.#quitting) this.#fail(error);
+    }
+  }
+
+  #press(key: Key): void {
+    const editor = this.#editor;
+    switch (key.type) {
+      case "text":
+      case "paste":
+        editor.insert(key.text);
+        break;
+      case "newline":
+        editor.insert("\n");
+        break;
+      case "enter":
+        return this.#submit();
+      case "backspace":
+        editor.backspace();
+        break;
+      case "delete":
+        editor.delete();
+        break;
+      case "left":
+        editor.left();
+        break;
+      case "right":
+        editor.right();
+        break;
+      case "home":
+        editor.home();
+        break;
+      case "end":
+        editor.end();
+        break;
+      case "wordLeft":
+        editor.wordLeft();
+        break;
+      case "wordRight":
+        editor.wordRight();
+        break;
+      case "up":
+        editor.historyUp();
+        break;
+      case "down":
+        editor.historyDown();
+        break;
+      case "deleteWordBack":
+        editor.deleteWordBack();
+        break;
+      case "deleteToStart":
+        editor.deleteToStart();
+        break;
+      case "deleteToEnd":
+        editor.deleteToEnd();
+        break;
+      case "redraw":
+        this.#write("\x1b[H\x1b[2J");
+        this.#cursorRow = 0;
+        break;
+      case "interrupt":
+        return this.#quit(EXIT_OK);
+      case "eof":
+        if (editor.text === "") return this.#quit(EXIT_OK);
+        editor.delete();
+        break;
+      case "tab":
+      case "escape":
+      case "pageUp":
+      case "pageDown":
+      case "unknown":
+        return;
+      default:
+        key satisfies never;
+    }
+    this.#print(undefined);
+  }
+
+  #submit(): void {
+    const text = this.#editor.text;
+    if (text.trim() === "") return;
+    const client = this.#client;
+    if (client === undefined) {
+      this.#notice("Not connected: your line is kept until the connection is back.");
+      return;
+    }
+    this.#editor.submit();
+    try {
+      this.#run(client, text);
+    } catch (error) {
+      this.#notice(`Not sent: ${(error as Error).message}`);
+    }
+    this.#print(undefined);
+  }
+
+  /** Runs a command, or sends a message. */
+  #run(client: ChatClient, line: string): void {
+    if (!line.startsWith("/") || line.startsWith("//")) {
+      const text = line.startsWith("//") ? line.slice(1) : line;
+      client.send(text);
+      return this.#echo(text, false);
+    }
+    const [command = "", ...words] = line.slice(1).split(/[ \t]+/);
+    const rest = line.slice(1 + command.length).trim();
+    switch (command.toLowerCase()) {
+      case "help":
+        return this.#notice(HELP);
+      case "quit":
+      case "exit":
+        return this.#quit(EXIT_OK);
+      case "who":
+        return client.who();
+      case "me":
+        if (rest === "") return this.#notice("Usage: /me ACTION");
+        client.send(rest, { action: true });
+        return this.#echo(rest, true);
+      case "nick":
+        if (words.length !== 1 || words[0] === "") return this.#notice("Usage: /nick NAME");
+        return client.rename(words[0]!);
+      case "ping":
+        client.ping().then(
+          (ms) => this.#notice(`Round trip to the server: ${ms.toFixed(1)} ms`),
+          () => this.#notice("No answer: the connection closed"),
+        );
+        return;
+      default:
+        return this.#notice(`Unknown command "/${command}"; /help lists them`);
+    }
+  }
+
+  /** Shows what this user sent: the server sends no copy back. */
+  #echo(text: string, action: boolean): void {
+    const frame: ServerFrame = {
+      type: "message",
+      id: 0,
+      from: this.#name,
+      text,
+      ts: new Date().toISOString(),
+    };
+    if (action) frame.action = true;
+    this.#print(formatFrame(frame, this.#format())!.text);
+  }
+
+  // Output.
+
+  async #listen(client: ChatClient): Promise<void> {
+    let farewell: string | undefined;
+    try {
+      for await (const frame of client) {
+        if (frame.type === "renamed" && frame.from === this.#name) this.#name = frame.to;
+        if (frame.type === "error" && frame.code === "server_shutdown") farewell = frame.message;
+        this.#show(frame);
+      }
+    } catch (error) {
+      farewell = (error as Error).message;
+    }
+    if (this.#quitting) return;
+    this.#client = undefined;
+    const reason = farewell ?? "the connection closed";
+    if (!this.#options.reconnect) {
+      this.#notice(`Lost the server: ${reason}.`);
+      return this.#quit(EXIT_FAILURE);
+    }
+    this.#notice(`Lost the server: ${reason}. Reconnecting…`);
+    await this.#reconnect();
+  }
+
+  async #reconnect(): Promise<void> {
+    for (let attempt = 0; !this.#quitting; attempt++) {
+      // 1 s, 2 s, 4 s … up to 30 s, each shortened at random so clients do not return in step.
+      const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempt) * (0.5 + Math.random() / 2);
+      await this.#sleep(delay);
+      if (this.#quitting) return;
+      try {
+        const client = await this.#options.connect(this.#name);
+        if (this.#quitting) return client.close();
+        this.#client = client;
+        this.#notice(`Reconnected as ${client.name}.`);
+        this.#listen(client);
+        return;
+      } catch (error) {
+        if (error instanceof ChatError && error.code === "invalid_name") {
+          this.#notice(`Cannot rejoin: ${error.message}.`);
+          return this.#quit(EXIT_FAILURE);
+        }
+        // Refused, taken by our own stale session, or not up yet: try again later.
+      }
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#done.promise.finally(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  #show(frame: ServerFrame): void {
+    const formatted = formatFrame(frame, this.#format());
+    if (formatted === undefined) return;
+    const bell = this.#options.bell === "all"
+      ? formatted.kind === "message"
+      : this.#options.bell === "mention" && formatted.mention;
+    this.#print(formatted.text + (bell ? "\x07" : ""));
+  }
+
+  #notice(text: string): void {
+    this.#print(formatNotice(text, this.#format()));
+  }
+
+  #format(): FormatOptions {
+    return { color: this.#options.color, time: true, me: this.#name };
+  }
+
+  /** Prints `text` (if any) above the input line, then draws the input line again. */
+  #print(text: string | undefined): void {
+    let output = this.#inputTop() + "\x1b[J";
+    if (text !== undefined) output += text.replaceAll("\n", "\r\n") + "\r\n";
+    if (!this.#quitting) output += this.#drawInput();
+    this.#write(output);
+  }
+
+  /** Escape codes that move from the cursor to the first column of the input area's top. */
+  #inputTop(): string {
+    return "\r" + (this.#cursorRow > 0 ? `\x1b[${this.#cursorRow}A` : "");
+  }
+
+  #drawInput(): string {
+    const prompt = this.#client === undefined ? "(offline) > " : `${this.#name}> `;
+    const layout = this.#editor.render(prompt, columns());
+    const below = layout.rows.length - 1 - layout.cursorRow;
+    this.#cursorRow = layout.cursorRow;
+    return layout.rows.join("\r\n") + "\r" + (below > 0 ? `\x1b[${below}A` : "") +
+      (layout.cursorColumn > 0 ? `\x1b[${layout.cursorColumn}C` : "");
+  }
+
+  #clearInput(): void {
+    this.#write(this.#inputTop() + "\x1b[J");
+    this.#cursorRow = 0;
+  }
+
+  #write(text: string): void {
+    let bytes = encoder.encode(text);
+    while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
+  }
+
+  // Ending.
+
+  #quit(code: number): void {
+    if (this.#quitting) return;
+    this.#quitting = true;
+    const client = this.#client;
+    this.#client = undefined;
+    const leaving = client ? client.quit() : Promise.resolve();
+    leaving.finally(() => this.#done.resolve(code));
+  }
+
+  #fail(error: unknown): void {
+    this.#notice(`Error: ${(error as Error).message}`);
+    this.#quit(EXIT_FAILURE);
+  }
+}
+
+function columns(): number {
+  try {
+    return Math.max(Deno.consoleSize().columns, 10);
+  } catch {
+    return 80;
+  }
+}
