@@ -4,7 +4,7 @@
 
 import { sanitize } from "./_sanitize.ts";
 import { unicodeWidth } from "./_std.ts";
-import { foldName, type ServerFrame } from "./protocol.ts";
+import { foldName, type ServerFrame, type StoredMessage } from "./protocol.ts";
 
 /** How to format. */
 export interface FormatOptions {
@@ -14,6 +14,8 @@ export interface FormatOptions {
   time: boolean;
   /** The reader's name, to spot mentions; none are spotted without it. */
   me?: string;
+  /** Name the room on each entry, for a reader in more than one. */
+  showRoom?: boolean;
 }
 
 /** A frame as text for people. */
@@ -22,7 +24,7 @@ export interface Formatted {
   text: string;
   /** A message from someone (`message`), or a notice from the server (everything else). */
   kind: "message" | "notice";
-  /** A message from someone else that names the reader. */
+  /** A message from someone else that names the reader, or a private message to the reader. */
   mention: boolean;
 }
 
@@ -35,9 +37,10 @@ const NAME_COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
 
 /** Formats `frame`, or returns undefined for frames people need not see (`pong`). */
 export function formatFrame(frame: ServerFrame, options: FormatOptions): Formatted | undefined {
-  const time = options.time ? `${clock(frame)} ` : "";
-  const notice = (text: string): Formatted => ({
-    text: paint(options.color, DIM, indent(`${time}-- `, sanitize(text))),
+  const time = options.time ? `${clock("ts" in frame ? frame.ts : undefined)} ` : "";
+  const where = (room: string) => options.showRoom ? `#${room} ` : "";
+  const notice = (text: string, room?: string): Formatted => ({
+    text: paint(options.color, DIM, indent(`${time}${room ? where(room) : ""}-- `, sanitize(text))),
     kind: "notice",
     mention: false,
   });
@@ -45,29 +48,78 @@ export function formatFrame(frame: ServerFrame, options: FormatOptions): Formatt
     case "message": {
       const mention = options.me !== undefined && foldName(frame.from) !== foldName(options.me) &&
         mentions(frame.text, options.me);
-      const from = sanitize(frame.from);
-      const name = paint(options.color, nameColor(frame.from), from);
-      const head = frame.action ? `${time}* ${from} ` : `${time}<${from}> `;
-      const shown = frame.action ? `${time}* ${name} ` : `${time}<${name}> `;
-      const body = indent(head, sanitize(frame.text)).slice(head.length);
       return {
-        text: shown + (mention ? paint(options.color, BOLD + REVERSE, body) : body),
+        text: formatMessage(frame, `${time}${where(frame.room)}`, mention, options.color),
         kind: "message",
         mention,
       };
     }
+    case "private": {
+      const mine = options.me !== undefined && foldName(frame.from) === foldName(options.me);
+      const head = mine
+        ? `${time}-> *${sanitize(frame.to)}* `
+        : `${time}*${sanitize(frame.from)}* `;
+      const shown = paint(options.color, BOLD, head.trimEnd()) + " ";
+      return {
+        text: shown + indent(head, sanitize(frame.text)).slice(head.length),
+        kind: "message",
+        mention: !mine,
+      };
+    }
+    case "history": {
+      const lines = frame.messages.map((message) =>
+        formatMessage(
+          message,
+          `${options.time ? `${clock(message.ts, true)} ` : ""}${where(frame.room)}`,
+          false,
+          false,
+        )
+      );
+      const summary = frame.messages.length === 0
+        ? `no earlier messages in #${frame.room}`
+        : `${frame.messages.length} earlier message(s) in #${frame.room}` +
+          (frame.more ? "; /history for more" : "");
+      return {
+        text: [...lines.map((line) => paint(options.color, DIM, line)), notice(summary).text]
+          .join("\n"),
+        kind: "notice",
+        mention: false,
+      };
+    }
     case "welcome":
+      return notice(`joined as ${frame.name}`);
+    case "entered":
       return notice(
-        `joined as ${frame.name}; here: ${frame.users.join(", ") || "nobody else"}`,
+        `you are in #${frame.room}; here: ${frame.users.join(", ") || "nobody else"}` +
+          (frame.topic ? `; topic: ${frame.topic}` : ""),
+        frame.room,
       );
     case "joined":
-      return notice(`${frame.name} joined`);
+      return notice(`${frame.name} joined`, frame.room);
     case "left":
-      return notice(`${frame.name} left (${frame.reason.replaceAll("_", " ")})`);
+      return notice(`${frame.name} left (${frame.reason.replaceAll("_", " ")})`, frame.room);
     case "renamed":
       return notice(`${frame.from} is now ${frame.to}`);
     case "users":
-      return notice(`here (${frame.users.length}): ${frame.users.join(", ")}`);
+      return notice(
+        `${frame.room ? `in #${frame.room}` : "on the server"} (${frame.users.length}): ` +
+          frame.users.join(", "),
+      );
+    case "rooms":
+      return notice(
+        frame.rooms.length === 0
+          ? "no rooms"
+          : "rooms: " + frame.rooms.map((room) =>
+            `#${room.name} (${room.users})${room.topic ? ` ${room.topic}` : ""}`
+          ).join(", "),
+      );
+    case "topic":
+      return notice(
+        frame.topic === ""
+          ? `${frame.by} cleared the topic`
+          : `${frame.by} set the topic: ${frame.topic}`,
+        frame.room,
+      );
     case "error":
       return notice(`error: ${frame.message} (${frame.code})`);
     case "pong":
@@ -76,6 +128,21 @@ export function formatFrame(frame: ServerFrame, options: FormatOptions): Formatt
       frame satisfies never;
       return undefined;
   }
+}
+
+/** `<from> text` (or `* from text` for an action) after `prefix`, lines aligned. */
+function formatMessage(
+  message: StoredMessage,
+  prefix: string,
+  highlight: boolean,
+  color: boolean,
+): string {
+  const from = sanitize(message.from);
+  const name = paint(color, nameColor(message.from), from);
+  const head = message.action ? `${prefix}* ${from} ` : `${prefix}<${from}> `;
+  const shown = message.action ? `${prefix}* ${name} ` : `${prefix}<${name}> `;
+  const body = indent(head, sanitize(message.text)).slice(head.length);
+  return shown + (highlight ? paint(color, BOLD + REVERSE, body) : body);
 }
 
 /** A local notice that did not come from the server, such as the help text. */
@@ -108,10 +175,13 @@ function indent(head: string, text: string): string {
   return head + text.split("\n").join(`\n${pad}`);
 }
 
-function clock(frame: ServerFrame | undefined): string {
-  const ts = frame && "ts" in frame ? new Date(frame.ts) : new Date();
-  const date = Number.isNaN(ts.getTime()) ? new Date() : ts;
-  return `${pad2(date.getHours())}:${pad2(date.getMinutes())}`;
+/** `HH:MM` of `ts` (or now) in local time; with `dated`, `YYYY-MM-DD HH:MM` if not today. */
+function clock(ts: string | undefined, dated = false): string {
+  const parsed = ts === undefined ? new Date() : new Date(ts);
+  const date = Number.isNaN(parsed.getTime()) ? new Date() : parsed;
+  const time = `${pad2(date.getHours())}:${pad2(date.getMinutes())}`;
+  if (!dated || date.toDateString() === new Date().toDateString()) return time;
+  return `${date.getFullYear()}-${pad2(date.getMonth() + 1)}-${pad2(date.getDate())} ${time}`;
 }
 
 function pad2(value: number): string {

@@ -8,7 +8,7 @@ import { type Key, KeyDecoder } from "./_keys.ts";
 import { LineEditor } from "./_line_editor.ts";
 import { onTerminationSignals } from "./_signals.ts";
 import { type ChatClient, ChatError } from "./client.ts";
-import type { ServerFrame } from "./protocol.ts";
+import type { MessageFrame, ServerFrame } from "./protocol.ts";
 
 /** When the bell rings: never, for messages that name you, or for every message. */
 export type BellMode = "off" | "mention" | "all";
@@ -241,9 +241,10 @@ class TerminalChat {
 
   /** Shows what this user sent: the server sends no copy back. */
   #echo(text: string, action: boolean): void {
-    const frame: ServerFrame = {
+    const frame: MessageFrame = {
       type: "message",
       id: 0,
+      room: "",
       from: this.#name,
       text,
       ts: new Date().toISOString(),

@@ -19,12 +19,18 @@ import { closeQuietly, isDisconnect } from "./_disconnect.ts";
 import { Outbox, readLines } from "./_framing.ts";
 import { Channel } from "./_channel.ts";
 import {
+  type ClientFrame,
   decodeServerFrame,
   DEFAULT_PORT,
   encodeFrame,
   type ErrorCode,
   type ErrorFrame,
+  type HelloFrame,
+  type HistoryRequestFrame,
+  type JoinFrame,
   MAX_SERVER_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  type SendFrame,
   type ServerFrame,
   type WelcomeFrame,
 } from "./protocol.ts";
@@ -43,12 +49,19 @@ export interface ConnectOptions {
   port?: number;
   /** The name to join under. */
   name: string;
+  /** How many past messages of the default room to replay on joining; 0 for none. Default:
+   * the server's. */
+  history?: number;
   /** Aborts connecting and joining. */
   signal?: AbortSignal;
 }
 
 /** Options for {@linkcode ChatClient.send}. */
 export interface SendOptions {
+  /**
+   * The room to send to, which the client must be in. Default: the server's default room.
+   */
+  room?: string;
   /**
    * Send an action, shown as "* alice waves" rather than "<alice> waves".
    * @default {false}
@@ -90,6 +103,7 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
   #pings = new Map<number, (rtt: number) => void>();
   #nextPingId = 1;
   #name: string;
+  #rooms = new Set<string>();
   #open = true;
   #done: Promise<void>;
 
@@ -128,7 +142,9 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
       conn.setNoDelay(true);
       const outbox = new Outbox(conn, MAX_QUEUED_BYTES);
       const lines = readLines(conn, MAX_SERVER_FRAME_BYTES);
-      outbox.push(encodeFrame({ type: "hello", name: options.name, protocol: 1 }));
+      const hello: HelloFrame = { type: "hello", name: options.name, protocol: PROTOCOL_VERSION };
+      if (options.history !== undefined) hello.history = options.history;
+      outbox.push(encodeFrame(hello));
       // Not `for await`: leaving that loop would end `lines`, which the client goes on reading.
       for (let next = await lines.next(); !next.done; next = await lines.next()) {
         const result = decodeServerFrame(next.value);
@@ -154,6 +170,11 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
     return this.#name;
   }
 
+  /** The rooms this client is in, as far as the frames read so far say. */
+  get rooms(): ReadonlySet<string> {
+    return this.#rooms;
+  }
+
   /** Resolves when the connection has closed, for whatever reason. */
   get closed(): Promise<void> {
     return this.#done;
@@ -169,24 +190,83 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
    * @throws {Deno.errors.BrokenPipe} If the connection is closed.
    */
   send(text: string, options: SendOptions = {}): void {
-    if (text.trim() === "") throw new TypeError("Cannot send an empty message");
-    if (!text.isWellFormed()) throw new TypeError("Cannot send text with a lone surrogate");
-    const bytes = encodeFrame(
-      options.action ? { type: "send", text, action: true } : { type: "send", text },
-    );
-    if (bytes.length - 1 > this.welcome.maxFrameBytes) {
-      throw new RangeError(
-        `Message is ${
-          bytes.length - 1
-        } bytes as a frame; the server takes at most ${this.welcome.maxFrameBytes}`,
-      );
-    }
-    this.#write(bytes);
+    checkText(text);
+    const frame: SendFrame = { type: "send", text };
+    if (options.room !== undefined) frame.room = options.room;
+    if (options.action) frame.action = true;
+    this.#writeSized(frame);
   }
 
-  /** Asks who is present; the answer arrives as a `users` frame. */
-  who(): void {
-    this.#write(encodeFrame({ type: "who" }));
+  /**
+   * Sends a private message, which only `to` receives. An unknown name gets an `error` frame
+   * with `no_such_user`.
+   *
+   * @param to The recipient's name.
+   * @param text The message: not empty or only white space; newlines are fine.
+   * @throws {TypeError} If the text is empty or holds a lone surrogate.
+   * @throws {RangeError} If the message is longer than the server accepts.
+   */
+  msg(to: string, text: string): void {
+    checkText(text);
+    this.#writeSized({ type: "msg", to, text });
+  }
+
+  /**
+   * Enters a room, creating it if need be; an `entered` frame answers, then `history`.
+   *
+   * @param room The room's name.
+   * @param options How many past messages to replay (0 for none; default the server's).
+   */
+  join(room: string, options: { history?: number } = {}): void {
+    const frame: JoinFrame = { type: "join", room };
+    if (options.history !== undefined) frame.history = options.history;
+    this.#write(encodeFrame(frame));
+  }
+
+  /**
+   * Leaves a room; a `left` frame naming this client answers.
+   *
+   * @param room The room's name.
+   */
+  part(room: string): void {
+    this.#write(encodeFrame({ type: "part", room }));
+  }
+
+  /** Asks for the list of rooms; a `rooms` frame answers. */
+  listRooms(): void {
+    this.#write(encodeFrame({ type: "rooms" }));
+  }
+
+  /**
+   * Sets a room's topic; everyone in the room gets a `topic` frame.
+   *
+   * @param room The room, which the client must be in.
+   * @param topic The topic; empty clears it.
+   */
+  setTopic(room: string, topic: string): void {
+    this.#write(encodeFrame({ type: "topic", room, topic }));
+  }
+
+  /**
+   * Asks for earlier messages of a room; a `history` frame answers, oldest first.
+   *
+   * @param room The room, which the client must be in.
+   * @param options Only messages before this id (default: the newest), and how many.
+   */
+  history(room: string, options: { before?: number; limit?: number } = {}): void {
+    const frame: HistoryRequestFrame = { type: "history", room };
+    if (options.before !== undefined) frame.before = options.before;
+    if (options.limit !== undefined) frame.limit = options.limit;
+    this.#write(encodeFrame(frame));
+  }
+
+  /**
+   * Asks who is present; a `users` frame answers.
+   *
+   * @param room The room to ask about; without it, the whole server.
+   */
+  who(room?: string): void {
+    this.#write(encodeFrame(room === undefined ? { type: "who" } : { type: "who", room }));
   }
 
   /**
@@ -243,6 +323,19 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
     return this.#frames[Symbol.asyncIterator]();
   }
 
+  /** Writes a frame that carries text, if it fits the server's limit. */
+  #writeSized(frame: ClientFrame): void {
+    const bytes = encodeFrame(frame);
+    if (bytes.length - 1 > this.welcome.maxFrameBytes) {
+      throw new RangeError(
+        `Message is ${
+          bytes.length - 1
+        } bytes as a frame; the server takes at most ${this.welcome.maxFrameBytes}`,
+      );
+    }
+    this.#write(bytes);
+  }
+
   #write(bytes: Uint8Array): void {
     if (!this.#open) throw closedError();
     if (!this.#outbox.push(bytes)) {
@@ -265,6 +358,8 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
           continue;
         }
         if (frame.type === "renamed" && frame.from === this.#name) this.#name = frame.to;
+        if (frame.type === "entered") this.#rooms.add(frame.room);
+        if (frame.type === "left" && frame.name === this.#name) this.#rooms.delete(frame.room);
         this.#frames.push(frame);
       }
     } catch (error) {
@@ -277,6 +372,11 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
     for (const pong of this.#pings.values()) pong(-1);
     this.#pings.clear();
   }
+}
+
+function checkText(text: string): void {
+  if (text.trim() === "") throw new TypeError("Cannot send an empty message");
+  if (!text.isWellFormed()) throw new TypeError("Cannot send text with a lone surrogate");
 }
 
 function closedError(): Error {

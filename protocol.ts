@@ -38,6 +38,15 @@ export const MAX_NAME_LENGTH = 32;
  */
 export const MAX_SERVER_FRAME_BYTES = 16 * 1024 * 1024;
 
+/** The longest room name, in characters. Room names follow the rules for user names. */
+export const MAX_ROOM_LENGTH = 64;
+
+/** The room every connection starts in unless the server says otherwise. */
+export const DEFAULT_ROOM = "lobby";
+
+/** The most messages one `history` frame carries. */
+export const MAX_HISTORY_LIMIT = 200;
+
 /** A JSON scalar: what a `ping` may carry as its `id`. */
 export type Scalar = string | number | boolean | null;
 
@@ -51,16 +60,92 @@ export interface HelloFrame {
   name: string;
   /** The protocol version the client speaks; only {@linkcode PROTOCOL_VERSION} is accepted. */
   protocol?: number;
+  /** How many past messages of the default room to replay; 0 for none. Default: the server's. */
+  history?: number;
 }
 
-/** Sends a message to everyone else. */
+/** Sends a message to a room. */
 export interface SendFrame {
   /** Always `"send"`. */
   type: "send";
   /** Not empty or only white space; may contain newlines. */
   text: string;
+  /** The room, which the sender must be in. Default: the server's default room. */
+  room?: string;
   /** An action (`/me waves`): shown as "* alice waves". */
   action?: boolean;
+}
+
+/** Sends a private message to one user. */
+export interface MsgFrame {
+  /** Always `"msg"`. */
+  type: "msg";
+  /** The recipient's name. */
+  to: string;
+  /** Not empty or only white space; may contain newlines. */
+  text: string;
+}
+
+/** Enters a room, creating it if it does not exist (unless the server has a fixed set). */
+export interface JoinFrame {
+  /** Always `"join"`. */
+  type: "join";
+  /** The room's name. */
+  room: string;
+  /** How many past messages to replay; 0 for none. Default: the server's. */
+  history?: number;
+}
+
+/** Leaves a room. */
+export interface PartFrame {
+  /** Always `"part"`. */
+  type: "part";
+  /** The room's name. */
+  room: string;
+}
+
+/** Asks for the list of rooms, answered by `rooms`. */
+export interface ListRoomsFrame {
+  /** Always `"rooms"`. */
+  type: "rooms";
+}
+
+/** Asks who is present, in one room or on the server; answered by `users`. */
+export interface WhoFrame {
+  /** Always `"who"`. */
+  type: "who";
+  /** The room; without it, everyone on the server. */
+  room?: string;
+}
+
+/** Sets a room's topic; everyone in the room gets `topic`. */
+export interface SetTopicFrame {
+  /** Always `"topic"`. */
+  type: "topic";
+  /** The room, which the sender must be in. */
+  room: string;
+  /** The new topic; empty clears it. */
+  topic: string;
+}
+
+/** Asks for earlier messages of a room, answered by `history`. */
+export interface HistoryRequestFrame {
+  /** Always `"history"`. */
+  type: "history";
+  /** The room, which the sender must be in. */
+  room: string;
+  /** Only messages with a smaller id. Default: the newest. */
+  before?: number;
+  /** How many, at most {@linkcode MAX_HISTORY_LIMIT}. Default: the server's replay count. */
+  limit?: number;
+}
+
+/** Changes the client's name; everyone sharing a room gets `renamed`. */
+export interface NickFrame {
+  /** Always `"nick"`. */
+  type: "nick";
+  /** The new name, under the same rules as in `hello`. */
+  name: string;
 }
 
 /** Asks for a `pong` carrying the same `id`. Allowed before `hello`. */
@@ -77,39 +162,33 @@ export interface QuitFrame {
   type: "quit";
 }
 
-/** Asks for the list of users present, answered by `users`. */
-export interface WhoFrame {
-  /** Always `"who"`. */
-  type: "who";
-}
-
-/** Changes the client's name; everyone gets `renamed`. */
-export interface NickFrame {
-  /** Always `"nick"`. */
-  type: "nick";
-  /** The new name, under the same rules as in `hello`. */
-  name: string;
-}
-
 /** Every frame a client may send. */
 export type ClientFrame =
   | HelloFrame
   | SendFrame
-  | PingFrame
-  | QuitFrame
+  | MsgFrame
+  | JoinFrame
+  | PartFrame
+  | ListRoomsFrame
   | WhoFrame
-  | NickFrame;
+  | SetTopicFrame
+  | HistoryRequestFrame
+  | NickFrame
+  | PingFrame
+  | QuitFrame;
 
 // Server to client.
 
-/** Accepts a `hello`. */
+/** Accepts a `hello`. The user is then in the default room: `entered` and `history` follow. */
 export interface WelcomeFrame {
   /** Always `"welcome"`. */
   type: "welcome";
   /** The name the client joined under. */
   name: string;
-  /** The other users present. */
+  /** The other users in the default room. */
   users: string[];
+  /** The default room, which the user is now in. */
+  room: string;
   /** The longest frame the server accepts from this client, in bytes without the newline. */
   maxFrameBytes: number;
   /** The server's software and version, as `parley/<version>`. */
@@ -118,11 +197,9 @@ export interface WelcomeFrame {
   protocol: number;
 }
 
-/** A message, sent to every member but its sender. */
-export interface MessageFrame {
-  /** Always `"message"`. */
-  type: "message";
-  /** Assigned by the server; increasing. */
+/** A message as kept in a room's history. */
+export interface StoredMessage {
+  /** Assigned by the server; unique and increasing, across restarts too. */
   id: number;
   /** The sender's name, set by the server. */
   from: string;
@@ -134,29 +211,133 @@ export interface MessageFrame {
   action?: boolean;
 }
 
-/** Someone joined. */
+/** A message in a room, sent to every member but its sender. */
+export interface MessageFrame extends StoredMessage {
+  /** Always `"message"`. */
+  type: "message";
+  /** The room it was sent to. */
+  room: string;
+}
+
+/** A private message, sent to its recipient only. */
+export interface PrivateFrame {
+  /** Always `"private"`. */
+  type: "private";
+  /** The sender's name, set by the server. */
+  from: string;
+  /** The recipient's name. */
+  to: string;
+  /** The message; may contain newlines. */
+  text: string;
+  /** When the server received it, ISO-8601 UTC. */
+  ts: string;
+}
+
+/** The client is now in a room: who else is there and its topic. `history` follows. */
+export interface EnteredFrame {
+  /** Always `"entered"`. */
+  type: "entered";
+  /** The room's name. */
+  room: string;
+  /** The other members. */
+  users: string[];
+  /** The room's topic, if it has one. */
+  topic?: string;
+}
+
+/** Past messages of a room, oldest first: the replay on entering, or the answer to `history`. */
+export interface HistoryFrame {
+  /** Always `"history"`. */
+  type: "history";
+  /** The room's name. */
+  room: string;
+  /** The messages, oldest first, with their original ids and timestamps. */
+  messages: StoredMessage[];
+  /** Whether older messages remain. */
+  more: boolean;
+}
+
+/** Someone entered a room the client is in. */
 export interface JoinedFrame {
   /** Always `"joined"`. */
   type: "joined";
+  /** The room's name. */
+  room: string;
   /** The user's name. */
   name: string;
   /** When it happened, ISO-8601 UTC, set by the server. */
   ts: string;
 }
 
-/** Why someone left: `quit` (they said so), `disconnected` (the connection broke), or another
- * stable code such as `slow_consumer` or `server_shutdown`. */
-export type LeaveReason = "quit" | "disconnected" | ErrorCode;
+/** Why someone left a room: `part` (they left the room), `quit` (they left the chat),
+ * `disconnected` (the connection broke), or an error code such as `slow_consumer`. */
+export type LeaveReason = "part" | "quit" | "disconnected" | ErrorCode;
 
-/** Someone left. */
+/** Someone left a room the client is in; the client itself too, after `part`. */
 export interface LeftFrame {
   /** Always `"left"`. */
   type: "left";
+  /** The room's name. */
+  room: string;
   /** The user's name. */
   name: string;
   /** Why they left. */
   reason: LeaveReason;
   /** When it happened, ISO-8601 UTC, set by the server. */
+  ts: string;
+}
+
+/** Someone changed their name; sent to the renamed user and everyone sharing a room with them. */
+export interface RenamedFrame {
+  /** Always `"renamed"`. */
+  type: "renamed";
+  /** The old name. */
+  from: string;
+  /** The new name. */
+  to: string;
+  /** When it happened, ISO-8601 UTC, set by the server. */
+  ts: string;
+}
+
+/** Answers `who`. */
+export interface UsersFrame {
+  /** Always `"users"`. */
+  type: "users";
+  /** The room asked about; absent for the whole server. */
+  room?: string;
+  /** The names present, in the order they arrived. */
+  users: string[];
+}
+
+/** A room as listed by `rooms`. */
+export interface RoomInfo {
+  /** The room's name. */
+  name: string;
+  /** How many users are in it. */
+  users: number;
+  /** Its topic, if it has one. */
+  topic?: string;
+}
+
+/** Answers `rooms`: the rooms with someone in them, and the server's fixed rooms. */
+export interface RoomsFrame {
+  /** Always `"rooms"`. */
+  type: "rooms";
+  /** The rooms, by name. */
+  rooms: RoomInfo[];
+}
+
+/** A room's topic changed. */
+export interface TopicFrame {
+  /** Always `"topic"`. */
+  type: "topic";
+  /** The room's name. */
+  room: string;
+  /** The new topic; empty when cleared. */
+  topic: string;
+  /** Who set it. */
+  by: string;
+  /** When, ISO-8601 UTC. */
   ts: string;
 }
 
@@ -180,6 +361,13 @@ export type ErrorCode =
   | "invalid_name"
   | "name_taken"
   | "invalid_text"
+  | "invalid_room"
+  | "no_such_room"
+  | "not_in_room"
+  | "already_in_room"
+  | "too_many_rooms"
+  | "no_such_user"
+  | "store_failed"
   | "server_full"
   | "frame_too_large"
   | "slow_consumer"
@@ -195,36 +383,21 @@ export interface ErrorFrame {
   message: string;
 }
 
-/** Answers `who`: everyone present, the asker included, in the order they joined. */
-export interface UsersFrame {
-  /** Always `"users"`. */
-  type: "users";
-  /** The names of the users present. */
-  users: string[];
-}
-
-/** Someone changed their name; sent to everyone, the renamed user included. */
-export interface RenamedFrame {
-  /** Always `"renamed"`. */
-  type: "renamed";
-  /** The old name. */
-  from: string;
-  /** The new name. */
-  to: string;
-  /** When it happened, ISO-8601 UTC, set by the server. */
-  ts: string;
-}
-
 /** Every frame a server may send. */
 export type ServerFrame =
   | WelcomeFrame
   | MessageFrame
+  | PrivateFrame
+  | EnteredFrame
+  | HistoryFrame
   | JoinedFrame
   | LeftFrame
-  | PongFrame
-  | ErrorFrame
+  | RenamedFrame
   | UsersFrame
-  | RenamedFrame;
+  | RoomsFrame
+  | TopicFrame
+  | PongFrame
+  | ErrorFrame;
 
 /** Any frame, in either direction. */
 export type Frame = ClientFrame | ServerFrame;
@@ -270,7 +443,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
  * ```
  */
 export function decodeClientFrame(line: Uint8Array): DecodeResult<ClientFrame> {
-  return decodeWith(line, clientFrames);
+  return decodeWith(line, clientSchemas);
 }
 
 /**
@@ -288,7 +461,7 @@ export function decodeClientFrame(line: Uint8Array): DecodeResult<ClientFrame> {
  * ```
  */
 export function decodeServerFrame(line: Uint8Array): DecodeResult<ServerFrame> {
-  return decodeWith(line, serverFrames);
+  return decodeWith(line, serverSchemas);
 }
 
 /**
@@ -308,18 +481,30 @@ export function decodeServerFrame(line: Uint8Array): DecodeResult<ServerFrame> {
  * ```
  */
 export function nameProblem(name: string): string | undefined {
-  if (name.length === 0) return "Name is empty";
-  if (countCodePoints(name) > MAX_NAME_LENGTH) {
-    return `Name "${name}" is longer than ${MAX_NAME_LENGTH} characters`;
-  }
-  if (!NAME_PATTERN.test(name)) {
-    return `Name "${name}" may hold only letters, digits, "_", "-" and "."`;
-  }
-  return undefined;
+  return checkName("Name", name, MAX_NAME_LENGTH);
 }
 
 /**
- * The form in which names are compared: two names that fold alike are the same name.
+ * Says what is wrong with a room name, or nothing if it is valid: the rules for user names,
+ * up to {@linkcode MAX_ROOM_LENGTH} characters.
+ *
+ * @param room The room name to check.
+ * @returns Why the name is invalid, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { roomProblem } from "./protocol.ts";
+ *
+ * console.log(roomProblem("rust-lang")); // undefined
+ * ```
+ */
+export function roomProblem(room: string): string | undefined {
+  return checkName("Room name", room, MAX_ROOM_LENGTH);
+}
+
+/**
+ * The form in which names (of users and of rooms) are compared: two names that fold alike are
+ * the same name.
  *
  * @param name A valid name.
  * @returns Its NFKC-normalized, lower-cased form.
@@ -337,26 +522,99 @@ export function foldName(name: string): string {
 
 const NAME_PATTERN = /^[\p{L}\p{Nd}_.\-][\p{L}\p{M}\p{Nd}_.\-]*$/u;
 
-function countCodePoints(text: string): number {
-  let count = 0;
-  for (const _ of text) count++;
-  return count;
+function checkName(what: string, name: string, maxLength: number): string | undefined {
+  if (name.length === 0) return `${what} is empty`;
+  let length = 0;
+  for (const _ of name) length++;
+  if (length > maxLength) return `${what} "${name}" is longer than ${maxLength} characters`;
+  if (!NAME_PATTERN.test(name)) {
+    return `${what} "${name}" may hold only letters, digits, "_", "-" and "."`;
+  }
+  return undefined;
 }
 
-// Decoding. Each frame type has a builder that checks the fields of the parsed object and returns
-// the typed frame (copying only known fields) or a message saying which field is wrong.
+// Decoding. Each frame type has a schema: its fields, each with a kind that says what values it
+// may hold and whether it may be absent. The decoder checks every field the schema names and
+// copies only those, so unknown fields are dropped and every frame it returns is well-typed.
 
 type Fields = Record<string, unknown>;
-type Builder<T extends Frame> = (fields: Fields) => T | FieldError;
+
+/** What a field may hold; a kind ending in `?` may also be absent. */
+type Kind =
+  | "string"
+  | "string?"
+  | "text"
+  | "number"
+  | "count?"
+  | "boolean"
+  | "boolean?"
+  | "scalar?"
+  | "strings"
+  | "messages"
+  | "rooms";
+
+type Schemas<T extends Frame> = { [K in T["type"]]: Record<string, Kind> };
 
 class FieldError {
   constructor(readonly code: ErrorCode, readonly message: string) {}
 }
 
-function decodeWith<T extends Frame>(
-  line: Uint8Array,
-  builders: { [K in T["type"]]: Builder<Extract<T, { type: K }>> },
-): DecodeResult<T> {
+const clientSchemas: Schemas<ClientFrame> = {
+  hello: { name: "string", protocol: "count?", history: "count?" },
+  send: { text: "text", room: "string?", action: "boolean?" },
+  msg: { to: "string", text: "text" },
+  join: { room: "string", history: "count?" },
+  part: { room: "string" },
+  rooms: {},
+  who: { room: "string?" },
+  topic: { room: "string", topic: "string" },
+  history: { room: "string", before: "count?", limit: "count?" },
+  nick: { name: "string" },
+  ping: { id: "scalar?" },
+  quit: {},
+};
+
+const serverSchemas: Schemas<ServerFrame> = {
+  welcome: {
+    name: "string",
+    users: "strings",
+    room: "string",
+    maxFrameBytes: "number",
+    server: "string",
+    protocol: "number",
+  },
+  message: {
+    id: "number",
+    room: "string",
+    from: "string",
+    text: "string",
+    ts: "string",
+    action: "boolean?",
+  },
+  private: { from: "string", to: "string", text: "string", ts: "string" },
+  entered: { room: "string", users: "strings", topic: "string?" },
+  history: { room: "string", messages: "messages", more: "boolean" },
+  joined: { room: "string", name: "string", ts: "string" },
+  left: { room: "string", name: "string", reason: "string", ts: "string" },
+  renamed: { from: "string", to: "string", ts: "string" },
+  users: { room: "string?", users: "strings" },
+  rooms: { rooms: "rooms" },
+  topic: { room: "string", topic: "string", by: "string", ts: "string" },
+  pong: { id: "scalar?" },
+  error: { code: "string", message: "string" },
+};
+
+const messageSchema: Record<string, Kind> = {
+  id: "number",
+  from: "string",
+  text: "string",
+  ts: "string",
+  action: "boolean?",
+};
+
+const roomSchema: Record<string, Kind> = { name: "string", users: "number", topic: "string?" };
+
+function decodeWith<T extends Frame>(line: Uint8Array, schemas: Schemas<T>): DecodeResult<T> {
   let text: string;
   try {
     text = decoder.decode(line);
@@ -370,183 +628,93 @@ function decodeWith<T extends Frame>(
     const reason = error instanceof Error ? error.message : String(error);
     return { ok: false, code: "invalid_json", message: `Frame is not valid JSON: ${reason}` };
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+  if (!isObject(value)) {
     return { ok: false, code: "invalid_frame", message: "Frame is not a JSON object" };
   }
-  const fields = value as Fields;
-  const type = fields.type;
+  const type = value.type;
   if (typeof type !== "string") {
     return { ok: false, code: "invalid_frame", message: 'Frame has no string field "type"' };
   }
-  if (!Object.hasOwn(builders, type)) {
+  if (!Object.hasOwn(schemas, type)) {
     return {
       ok: false,
       code: "unknown_type",
       message: `Frame type "${truncate(type)}" is unknown`,
     };
   }
-  const built = (builders as Record<string, Builder<T>>)[type]!(fields);
-  if (built instanceof FieldError) return { ok: false, code: built.code, message: built.message };
-  return { ok: true, frame: built };
+  const frame = pick(value, schemas[type as T["type"]], `a "${type}" frame`);
+  if (frame instanceof FieldError) return { ok: false, code: frame.code, message: frame.message };
+  return { ok: true, frame: { type, ...frame } as T };
 }
 
-const clientFrames: { [K in ClientFrame["type"]]: Builder<Extract<ClientFrame, { type: K }>> } = {
-  hello(fields) {
-    const name = requireString(fields, "name");
-    if (name instanceof FieldError) return name;
-    const protocol = fields.protocol;
-    if (protocol === undefined) return { type: "hello", name };
-    if (typeof protocol !== "number") {
-      return invalid('Field "protocol" of a "hello" frame must be a number');
-    }
-    return { type: "hello", name, protocol };
-  },
-  send(fields) {
-    const text = requireText(fields, "send");
-    if (text instanceof FieldError) return text;
-    const action = optionalBoolean(fields, "action");
-    if (action instanceof FieldError) return action;
-    return action ? { type: "send", text, action } : { type: "send", text };
-  },
-  ping(fields) {
-    const id = fields.id;
-    if (id === undefined) return { type: "ping" };
-    if (!isScalar(id)) {
-      return invalid('Field "id" of a "ping" frame must be a string, number, boolean or null');
-    }
-    return { type: "ping", id };
-  },
-  quit() {
-    return { type: "quit" };
-  },
-  who() {
-    return { type: "who" };
-  },
-  nick(fields) {
-    const name = requireString(fields, "name");
-    return name instanceof FieldError ? name : { type: "nick", name };
-  },
-};
+/** Checks the fields `schema` names and copies them, leaving out absent optional ones. */
+function pick(fields: Fields, schema: Record<string, Kind>, what: string): Fields | FieldError {
+  const result: Fields = {};
+  for (const [key, kind] of Object.entries(schema)) {
+    const value = fields[key];
+    if (value === undefined && kind.endsWith("?")) continue;
+    const checked = check(value, kind, `Field "${key}" of ${what}`);
+    if (checked instanceof FieldError) return checked;
+    result[key] = checked;
+  }
+  return result;
+}
 
-const serverFrames: { [K in ServerFrame["type"]]: Builder<Extract<ServerFrame, { type: K }>> } = {
-  welcome(fields) {
-    const name = requireString(fields, "name");
-    if (name instanceof FieldError) return name;
-    const users = requireStrings(fields, "users");
-    if (users instanceof FieldError) return users;
-    const maxFrameBytes = requireNumber(fields, "maxFrameBytes");
-    if (maxFrameBytes instanceof FieldError) return maxFrameBytes;
-    const server = requireString(fields, "server");
-    if (server instanceof FieldError) return server;
-    const protocol = fields.protocol === undefined ? PROTOCOL_VERSION : fields.protocol;
-    if (typeof protocol !== "number") return invalid('Field "protocol" must be a number');
-    return { type: "welcome", name, users, maxFrameBytes, server, protocol };
-  },
-  message(fields) {
-    const id = requireNumber(fields, "id");
-    if (id instanceof FieldError) return id;
-    const from = requireString(fields, "from");
-    if (from instanceof FieldError) return from;
-    const text = requireString(fields, "text");
-    if (text instanceof FieldError) return text;
-    const ts = requireString(fields, "ts");
-    if (ts instanceof FieldError) return ts;
-    const action = optionalBoolean(fields, "action");
-    if (action instanceof FieldError) return action;
-    return action
-      ? { type: "message", id, from, text, ts, action }
-      : { type: "message", id, from, text, ts };
-  },
-  joined(fields) {
-    const name = requireString(fields, "name");
-    if (name instanceof FieldError) return name;
-    const ts = requireString(fields, "ts");
-    if (ts instanceof FieldError) return ts;
-    return { type: "joined", name, ts };
-  },
-  left(fields) {
-    const name = requireString(fields, "name");
-    if (name instanceof FieldError) return name;
-    const reason = requireString(fields, "reason");
-    if (reason instanceof FieldError) return reason;
-    const ts = requireString(fields, "ts");
-    if (ts instanceof FieldError) return ts;
-    return { type: "left", name, reason: reason as LeaveReason, ts };
-  },
-  pong(fields) {
-    const id = fields.id;
-    if (id === undefined) return { type: "pong" };
-    if (!isScalar(id)) return invalid('Field "id" must be a JSON scalar');
-    return { type: "pong", id };
-  },
-  error(fields) {
-    const code = requireString(fields, "code");
-    if (code instanceof FieldError) return code;
-    const message = requireString(fields, "message");
-    if (message instanceof FieldError) return message;
-    return { type: "error", code: code as ErrorCode, message };
-  },
-  users(fields) {
-    const users = requireStrings(fields, "users");
-    return users instanceof FieldError ? users : { type: "users", users };
-  },
-  renamed(fields) {
-    const from = requireString(fields, "from");
-    if (from instanceof FieldError) return from;
-    const to = requireString(fields, "to");
-    if (to instanceof FieldError) return to;
-    const ts = requireString(fields, "ts");
-    if (ts instanceof FieldError) return ts;
-    return { type: "renamed", from, to, ts };
-  },
-};
+/** Returns `value` if it is of `kind` (lists of objects rebuilt by their schema), or why not. */
+function check(value: unknown, kind: Kind, field: string): unknown {
+  switch (kind) {
+    case "string":
+    case "string?":
+      return typeof value === "string" ? value : invalid(`${field} must be a string`);
+    case "number":
+      return typeof value === "number" ? value : invalid(`${field} must be a number`);
+    case "count?":
+      return Number.isSafeInteger(value) && (value as number) >= 0
+        ? value
+        : invalid(`${field} must be a whole number, 0 or more`);
+    case "boolean":
+    case "boolean?":
+      return typeof value === "boolean" ? value : invalid(`${field} must be true or false`);
+    case "scalar?":
+      return value === null || ["string", "number", "boolean"].includes(typeof value)
+        ? value
+        : invalid(`${field} must be a string, number, boolean or null`);
+    case "strings":
+      return Array.isArray(value) && value.every((item) => typeof item === "string")
+        ? value
+        : invalid(`${field} must be an array of strings`);
+    case "messages":
+    case "rooms": {
+      if (!Array.isArray(value)) return invalid(`${field} must be an array`);
+      const schema = kind === "messages" ? messageSchema : roomSchema;
+      const items = [];
+      for (const item of value) {
+        const picked = isObject(item)
+          ? pick(item, schema, `an item of ${field}`)
+          : invalid(`${field} must hold objects`);
+        if (picked instanceof FieldError) return picked;
+        items.push(picked);
+      }
+      return items;
+    }
+    case "text":
+      if (typeof value !== "string") return invalid(`${field} must be a string`);
+      if (value.trim() === "") return new FieldError("invalid_text", `${field} is empty`);
+      if (!value.isWellFormed()) {
+        return new FieldError("invalid_text", `${field} holds a lone surrogate`);
+      }
+      return value;
+    default:
+      return kind satisfies never;
+  }
+}
 
 function invalid(message: string): FieldError {
   return new FieldError("invalid_frame", message);
 }
 
-function requireString(fields: Fields, key: string): string | FieldError {
-  const value = fields[key];
-  if (typeof value === "string") return value;
-  return invalid(`Field "${key}" of a "${fields.type}" frame must be a string`);
-}
-
-function requireNumber(fields: Fields, key: string): number | FieldError {
-  const value = fields[key];
-  if (typeof value === "number") return value;
-  return invalid(`Field "${key}" of a "${fields.type}" frame must be a number`);
-}
-
-function optionalBoolean(fields: Fields, key: string): boolean | FieldError {
-  const value = fields[key];
-  if (value === undefined || typeof value === "boolean") return value === true;
-  return invalid(`Field "${key}" of a "${fields.type}" frame must be a boolean`);
-}
-
-function requireStrings(fields: Fields, key: string): string[] | FieldError {
-  const value = fields[key];
-  if (Array.isArray(value) && value.every((item) => typeof item === "string")) return value;
-  return invalid(`Field "${key}" of a "${fields.type}" frame must be an array of strings`);
-}
-
-/** Message text: a well-formed string that is not only white space. */
-function requireText(fields: Fields, type: string): string | FieldError {
-  const text = requireString(fields, "text");
-  if (text instanceof FieldError) return text;
-  if (text.trim() === "") {
-    return new FieldError("invalid_text", `Field "text" of a "${type}" frame is empty`);
-  }
-  if (!text.isWellFormed()) {
-    return new FieldError(
-      "invalid_text",
-      `Field "text" of a "${type}" frame holds a lone surrogate`,
-    );
-  }
-  return text;
-}
-
-function isScalar(value: unknown): value is Scalar {
-  return value === null || ["string", "number", "boolean"].includes(typeof value);
+function isObject(value: unknown): value is Fields {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function truncate(text: string): string {

@@ -13,24 +13,22 @@
  * @module
  */
 
+import { formatAddr } from "./_address.ts";
+import { Chat, Member } from "./_chat.ts";
 import { closeQuietly, isDisconnect } from "./_disconnect.ts";
 import { drain, FrameTooLargeError, Outbox, readLines } from "./_framing.ts";
-import { formatAddr } from "./_address.ts";
 import { type Logger, type LogLevel, makeLogger } from "./_log.ts";
+import { SqliteStore, type Store } from "./_store.ts";
 import {
   decodeClientFrame,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_PORT,
+  DEFAULT_ROOM,
   encodeFrame,
   type ErrorCode,
-  foldName,
   type LeaveReason,
-  type MessageFrame,
-  nameProblem,
-  PROTOCOL_VERSION,
-  type ServerFrame,
+  roomProblem,
 } from "./protocol.ts";
-import { VERSION } from "./_version.ts";
 
 export type { LogLevel } from "./_log.ts";
 
@@ -64,6 +62,29 @@ export interface ServerOptions {
    */
   maxQueueBytes?: number;
   /**
+   * The SQLite database file that keeps rooms' history and topics, created if missing;
+   * `":memory:"` keeps nothing after the server stops.
+   * @default {":memory:"}
+   */
+  db?: string;
+  /**
+   * How many past messages a client gets on entering a room, unless it asks for fewer.
+   * @default {50}
+   */
+  history?: number;
+  /**
+   * The room every connection starts in.
+   * @default {"lobby"}
+   */
+  defaultRoom?: string;
+  /** When given, the only rooms there are (the default room is added); joining another is
+   * `no_such_room`. Otherwise joining a room that does not exist creates it. */
+  rooms?: string[];
+  /** Drop stored messages older than this many days. */
+  retainDays?: number;
+  /** Keep at most this many stored messages per room. */
+  retainMessages?: number;
+  /**
    * Which log lines go to stderr.
    * @default {"warn"}
    */
@@ -73,18 +94,26 @@ export interface ServerOptions {
 /** How long a connection that is being closed may take to receive its last frames. */
 const LINGER_MS = 2000;
 
-/** One connection and, once it has said `hello`, its user. */
+/** One connection: its socket, its queue of bytes to write, and its member of the chat. */
 class Session {
-  name: string | undefined;
-  key: string | undefined;
   closing = false;
   lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** Settles once the last frames are written and the write side is shut, or given up on. */
   goodbye: Promise<void> | undefined;
   readonly outbox: Outbox;
+  readonly member: Member;
 
-  constructor(readonly conn: Deno.TcpConn, readonly peer: string, maxQueueBytes: number) {
+  constructor(
+    readonly conn: Deno.TcpConn,
+    maxQueueBytes: number,
+    end: (session: Session, reason: LeaveReason, message?: string) => void,
+  ) {
     this.outbox = new Outbox(conn, maxQueueBytes);
+    this.member = new Member(
+      formatAddr(conn.remoteAddr),
+      (bytes) => this.outbox.push(bytes),
+      (reason, message) => end(this, reason, message),
+    );
   }
 }
 
@@ -100,35 +129,60 @@ export class ChatServer implements AsyncDisposable {
 
   #listener: Deno.TcpListener;
   #log: Logger;
-  #maxUsers: number;
+  #store: Store;
+  #chat: Chat;
   #maxFrameBytes: number;
   #maxQueueBytes: number;
   #sessions = new Set<Session>();
   #handlers = new Set<Promise<void>>();
-  /** Joined users by folded name. */
-  #users = new Map<string, Session>();
-  #nextMessageId = 1;
   #shuttingDown = false;
 
   /**
-   * Starts listening.
+   * Opens the store and starts listening.
    *
-   * @param options Where to listen and the server's limits.
+   * @param options Where to listen, where to keep history, and the server's limits.
    * @throws {RangeError} If an option is out of range.
+   * @throws {TypeError} If a room name breaks the naming rules.
    * @throws {Deno.errors.AddrInUse} If the address is taken.
    */
   constructor(options: ServerOptions = {}) {
-    this.#maxUsers = options.maxUsers ?? Infinity;
+    const maxUsers = options.maxUsers ?? Infinity;
     this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.#maxQueueBytes = options.maxQueueBytes ?? 1024 * 1024;
-    requirePositive("maxUsers", this.#maxUsers);
+    const history = options.history ?? 50;
+    requirePositive("maxUsers", maxUsers);
     requirePositive("maxFrameBytes", this.#maxFrameBytes);
     requirePositive("maxQueueBytes", this.#maxQueueBytes);
+    requirePositive("history", history + 1);
+    const defaultRoom = options.defaultRoom ?? DEFAULT_ROOM;
+    for (const room of [defaultRoom, ...options.rooms ?? []]) {
+      const problem = roomProblem(room);
+      if (problem !== undefined) throw new TypeError(problem);
+    }
     this.#log = makeLogger(options.logLevel ?? "warn");
-    this.#listener = Deno.listen({
-      hostname: options.hostname ?? "127.0.0.1",
-      port: options.port ?? DEFAULT_PORT,
-      transport: "tcp",
+    this.#store = new SqliteStore(options.db ?? ":memory:");
+    try {
+      this.#listener = Deno.listen({
+        hostname: options.hostname ?? "127.0.0.1",
+        port: options.port ?? DEFAULT_PORT,
+        transport: "tcp",
+      });
+    } catch (error) {
+      this.#store.close();
+      throw error;
+    }
+    const retention: { days?: number; messagesPerRoom?: number } = {};
+    if (options.retainDays !== undefined) retention.days = options.retainDays;
+    if (options.retainMessages !== undefined) retention.messagesPerRoom = options.retainMessages;
+    this.#chat = new Chat({
+      store: this.#store,
+      log: this.#log,
+      maxUsers,
+      maxFrameBytes: this.#maxFrameBytes,
+      history,
+      defaultRoom,
+      fixedRooms: options.rooms,
+      retention,
     });
     this.addr = this.#listener.addr;
     this.finished = this.#acceptLoop();
@@ -136,18 +190,20 @@ export class ChatServer implements AsyncDisposable {
 
   /** How many users have joined. */
   get userCount(): number {
-    return this.#users.size;
+    return this.#chat.userCount;
   }
 
   /**
-   * Stops accepting, sends every client `server_shutdown`, closes every connection and resolves
-   * once all are closed. Calling it again waits for the same shutdown.
+   * Stops accepting, stores what is pending, sends every client `server_shutdown`, closes every
+   * connection and the store, and resolves once all are closed. Calling it again waits for the
+   * same shutdown.
    */
   shutdown(): Promise<void> {
     if (!this.#shuttingDown) {
       this.#shuttingDown = true;
       this.#log("info", `shutting down, ${this.#sessions.size} connection(s) open`);
       closeQuietly(this.#listener);
+      this.#chat.close();
       for (const session of this.#sessions) {
         this.#end(session, "server_shutdown", "The server is shutting down");
       }
@@ -172,14 +228,19 @@ export class ChatServer implements AsyncDisposable {
       }
     }
     while (this.#handlers.size > 0) await Promise.all(this.#handlers);
+    this.#store.close();
   }
 
   #accept(conn: Deno.TcpConn): void {
     if (this.#shuttingDown) return closeQuietly(conn);
     conn.setNoDelay(true);
-    const session = new Session(conn, formatAddr(conn.remoteAddr), this.#maxQueueBytes);
+    const session = new Session(
+      conn,
+      this.#maxQueueBytes,
+      (session, reason, message) => this.#end(session, reason, message),
+    );
     this.#sessions.add(session);
-    this.#log("info", `${session.peer} connected`);
+    this.#log("info", `${session.member.label} connected`);
     const handler = this.#serve(session).finally(() => this.#handlers.delete(handler));
     this.#handlers.add(handler);
   }
@@ -189,14 +250,23 @@ export class ChatServer implements AsyncDisposable {
     try {
       for await (const line of readLines(session.conn, this.#maxFrameBytes)) {
         // A closing session lingers so its last frames arrive; what it sends meanwhile is dropped.
-        if (!session.closing) this.#receive(session, line);
+        if (session.closing) continue;
+        const result = decodeClientFrame(line);
+        if (result.ok) {
+          this.#chat.receive(session.member, result.frame);
+        } else {
+          this.#log("info", `${session.member.label} sent a bad frame: ${result.code}`);
+          session.outbox.push(
+            encodeFrame({ type: "error", code: result.code, message: result.message }),
+          );
+        }
       }
     } catch (error) {
       if (error instanceof FrameTooLargeError) {
         this.#end(session, "frame_too_large", `${error.message}; closing the connection`);
         await drain(session.conn);
       } else if (!isDisconnect(error)) {
-        this.#log("error", `${session.peer} failed: ${error}`);
+        this.#log("error", `${session.member.label} failed: ${error}`);
       }
     }
     // The peer may have only half-closed: let it have what is queued for it.
@@ -205,173 +275,29 @@ export class ChatServer implements AsyncDisposable {
     clearTimeout(session.lingerTimer);
     closeQuietly(session.conn);
     this.#sessions.delete(session);
-    this.#log("info", `${session.peer} closed`);
-  }
-
-  #receive(session: Session, line: Uint8Array): void {
-    const result = decodeClientFrame(line);
-    if (!result.ok) return this.#reject(session, result.code, result.message);
-    const frame = result.frame;
-    switch (frame.type) {
-      case "hello": {
-        if (session.name !== undefined) {
-          return this.#reject(session, "already_joined", `You have joined as "${session.name}"`);
-        }
-        if (frame.protocol !== undefined && frame.protocol !== PROTOCOL_VERSION) {
-          return this.#reject(
-            session,
-            "unsupported_protocol",
-            `Protocol ${frame.protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`,
-          );
-        }
-        const key = this.#claimableName(session, frame.name);
-        if (key === undefined) return;
-        if (this.#users.size >= this.#maxUsers) {
-          return this.#end(session, "server_full", `The server is full (${this.#maxUsers} users)`);
-        }
-        return this.#join(session, frame.name, key);
-      }
-      case "send": {
-        if (session.name === undefined) return this.#rejectNotJoined(session);
-        const message: MessageFrame = {
-          type: "message",
-          id: this.#nextMessageId++,
-          from: session.name,
-          text: frame.text,
-          ts: new Date().toISOString(),
-        };
-        if (frame.action) message.action = true;
-        return this.#broadcast(message, session);
-      }
-      case "ping":
-        this.#send(
-          session,
-          frame.id === undefined ? { type: "pong" } : {
-            type: "pong",
-            id: frame.id,
-          },
-        );
-        return;
-      case "quit":
-        return this.#end(session, "quit");
-      case "who":
-        if (session.name === undefined) return this.#rejectNotJoined(session);
-        return this.#send(session, { type: "users", users: this.#userNames() });
-      case "nick": {
-        if (session.name === undefined) return this.#rejectNotJoined(session);
-        const key = this.#claimableName(session, frame.name);
-        if (key === undefined) return;
-        const from = session.name;
-        this.#users.delete(session.key!);
-        this.#users.set(key, session);
-        session.name = frame.name;
-        session.key = key;
-        this.#log("info", `${session.peer} "${from}" is now "${frame.name}"`);
-        return this.#broadcast({
-          type: "renamed",
-          from,
-          to: frame.name,
-          ts: new Date().toISOString(),
-        }, undefined);
-      }
-      default:
-        frame satisfies never;
-    }
-  }
-
-  /** The folded form of `name` if `session` may take it; otherwise says why not and returns
-   * undefined. A user may take a name that folds like their own (a change of case). */
-  #claimableName(session: Session, name: string): string | undefined {
-    const problem = nameProblem(name);
-    if (problem !== undefined) {
-      this.#reject(session, "invalid_name", problem);
-      return undefined;
-    }
-    const key = foldName(name);
-    const holder = this.#users.get(key);
-    if (holder !== undefined && holder !== session) {
-      this.#reject(session, "name_taken", `Name "${name}" is taken`);
-      return undefined;
-    }
-    return key;
-  }
-
-  #userNames(): string[] {
-    return [...this.#users.values()].map((user) => user.name!);
-  }
-
-  #join(session: Session, name: string, key: string): void {
-    const users = this.#userNames();
-    session.name = name;
-    session.key = key;
-    this.#users.set(key, session);
-    this.#log("info", `${session.peer} joined as "${name}"`);
-    this.#send(session, {
-      type: "welcome",
-      name,
-      users,
-      maxFrameBytes: this.#maxFrameBytes,
-      server: `parley/${VERSION}`,
-      protocol: PROTOCOL_VERSION,
-    });
-    this.#broadcast({ type: "joined", name, ts: new Date().toISOString() }, session);
-  }
-
-  /** Sends `frame` to every joined user but `except`: encoded once, queued everywhere. */
-  #broadcast(frame: ServerFrame, except: Session | undefined): void {
-    const bytes = encodeFrame(frame);
-    const behind: Session[] = [];
-    for (const user of this.#users.values()) {
-      if (user !== except && !user.outbox.push(bytes)) behind.push(user);
-    }
-    for (const user of behind) {
-      this.#end(user, "slow_consumer", "You fell too far behind; closing the connection");
-    }
-  }
-
-  #send(session: Session, frame: ServerFrame): void {
-    if (!session.outbox.push(encodeFrame(frame))) {
-      this.#end(session, "slow_consumer", "You fell too far behind; closing the connection");
-    }
-  }
-
-  #reject(session: Session, code: ErrorCode, message: string): void {
-    this.#log("info", `${session.peer} sent a bad frame: ${code}: ${message}`);
-    this.#send(session, { type: "error", code, message });
-  }
-
-  #rejectNotJoined(session: Session): void {
-    this.#reject(session, "not_joined", 'Say "hello" with a name first');
+    this.#log("info", `${session.member.label} closed`);
   }
 
   /**
-   * Ends a session: the user leaves (the others are told why, unless the whole server is going),
-   * the client gets `error` with `code` if a `message` is given, and the connection closes once
-   * that is written, or after {@linkcode LINGER_MS} if the client does not take it.
+   * Ends a session: the user leaves the chat (the others are told why, unless the whole server
+   * is going), the client gets `error` with `reason` as its code if a `message` is given, and
+   * the connection closes once that is written, or after {@linkcode LINGER_MS} if the client
+   * does not take it.
    */
   #end(session: Session, reason: LeaveReason, message?: string): void {
     if (session.closing) return;
     session.closing = true;
-    if (session.key !== undefined) {
-      this.#users.delete(session.key);
-      this.#log("info", `${session.peer} "${session.name}" left: ${reason}`);
-      if (!this.#shuttingDown) {
-        this.#broadcast({
-          type: "left",
-          name: session.name!,
-          reason,
-          ts: new Date().toISOString(),
-        }, undefined);
-      }
-    }
+    if (!this.#shuttingDown) this.#chat.leave(session.member, reason);
     if (message !== undefined) {
       if (reason === "slow_consumer") session.outbox.clear();
       session.outbox.push(encodeFrame({ type: "error", code: reason as ErrorCode, message }));
     }
     session.lingerTimer = setTimeout(() => closeQuietly(session.conn), LINGER_MS);
-    session.goodbye = session.outbox.flushed().then(() => session.conn.closeWrite()).catch(() => {
-      // Closed already: the reading loop finishes the job.
-    });
+    session.goodbye = session.outbox.flushed().then(() => session.conn.closeWrite()).catch(
+      () => {
+        // Closed already: the reading loop finishes the job.
+      },
+    );
   }
 }
 

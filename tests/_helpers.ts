@@ -83,10 +83,16 @@ export class RawPeer implements AsyncDisposable {
     return JSON.parse(line);
   }
 
-  /** Sends `hello` and returns the answer. */
+  /** Sends `hello` asking for no history and returns the answer; after a `welcome`, also
+   * reads the `entered` frame for the default room that follows it. */
   async hello(name: string): Promise<Record<string, unknown>> {
-    await this.send({ type: "hello", name });
-    return await this.frame();
+    await this.send({ type: "hello", name, history: 0 });
+    const answer = await this.frame();
+    if (answer.type === "welcome") {
+      const entered = await this.frame();
+      if (entered.type !== "entered") throw new Error(`Expected "entered", got ${entered.type}`);
+    }
+    return answer;
   }
 
   /** Resolves with the frames still to come once the server closes the connection. */

@@ -129,8 +129,8 @@ Deno.test("pipe mode --json prints every frame as a JSON line", async () => {
   const frames = child.stdout.trim().split("\n").map((line) => JSON.parse(line));
   assertEquals(frames[0].type, "welcome");
   assertEquals(frames[0].users, ["bob"]);
-  assertEquals(frames[1].type, "message");
-  assertEquals([frames[1].from, frames[1].text], ["bob", "for the bot\nsecond line"]);
+  assertEquals(frames.map((frame) => frame.type), ["welcome", "entered", "history", "message"]);
+  assertEquals([frames[3].from, frames[3].text], ["bob", "for the bot\nsecond line"]);
 });
 
 Deno.test("connect exits 1 with the reason when it cannot join", async () => {

@@ -8,6 +8,7 @@ import {
   foldName,
   MAX_NAME_LENGTH,
   nameProblem,
+  roomProblem,
   type ServerFrame,
 } from "../protocol.ts";
 
@@ -27,9 +28,20 @@ function stripNewline(bytes: Uint8Array): Uint8Array {
 Deno.test("every client frame survives a round trip", () => {
   const frames: ClientFrame[] = [
     { type: "hello", name: "alice" },
-    { type: "hello", name: "zoë", protocol: 1 },
+    { type: "hello", name: "zoë", protocol: 1, history: 0 },
     { type: "send", text: "hi" },
-    { type: "send", text: "line one\nline two\n\ttabbed 😀 日本" },
+    { type: "send", text: "line one\nline two\n\ttabbed 😀 日本", room: "rust", action: true },
+    { type: "msg", to: "bob", text: "psst" },
+    { type: "join", room: "rust" },
+    { type: "join", room: "rust", history: 10 },
+    { type: "part", room: "rust" },
+    { type: "rooms" },
+    { type: "who" },
+    { type: "who", room: "rust" },
+    { type: "topic", room: "rust", topic: "Rust and friends" },
+    { type: "history", room: "rust" },
+    { type: "history", room: "rust", before: 120, limit: 50 },
+    { type: "nick", name: "robert" },
     { type: "ping" },
     { type: "ping", id: 7 },
     { type: "ping", id: "abc" },
@@ -49,13 +61,38 @@ Deno.test("every server frame survives a round trip", () => {
       type: "welcome",
       name: "alice",
       users: ["bob", "carol"],
+      room: "lobby",
       maxFrameBytes: 65536,
       server: "parley/0.1.0",
       protocol: 1,
     },
-    { type: "message", id: 1, from: "bob", text: "multi\nline", ts },
-    { type: "joined", name: "carol", ts },
-    { type: "left", name: "carol", reason: "disconnected", ts },
+    { type: "message", id: 1, room: "lobby", from: "bob", text: "multi\nline", ts },
+    { type: "message", id: 2, room: "lobby", from: "bob", text: "waves", ts, action: true },
+    { type: "private", from: "bob", to: "alice", text: "psst", ts },
+    { type: "entered", room: "rust", users: ["bob"] },
+    { type: "entered", room: "rust", users: [], topic: "Rust" },
+    {
+      type: "history",
+      room: "rust",
+      messages: [{ id: 1, from: "bob", text: "old", ts }, {
+        id: 3,
+        from: "carol",
+        text: "dances",
+        ts,
+        action: true,
+      }],
+      more: true,
+    },
+    { type: "joined", room: "rust", name: "carol", ts },
+    { type: "left", room: "rust", name: "carol", reason: "disconnected", ts },
+    { type: "renamed", from: "bob", to: "robert", ts },
+    { type: "users", users: ["alice", "bob"] },
+    { type: "users", room: "rust", users: ["alice"] },
+    {
+      type: "rooms",
+      rooms: [{ name: "lobby", users: 2 }, { name: "rust", users: 1, topic: "Rust" }],
+    },
+    { type: "topic", room: "rust", topic: "Rust", by: "alice", ts },
     { type: "pong", id: "x" },
     { type: "pong" },
     { type: "error", code: "name_taken", message: 'Name "bob" is taken' },
@@ -98,6 +135,15 @@ Deno.test("every validation error has its code", () => {
     ['{"type":"send","text":"\\ud800"}', "invalid_text"],
     ['{"type":"ping","id":{}}', "invalid_frame"],
     ['{"type":"ping","id":[1]}', "invalid_frame"],
+    ['{"type":"hello","name":"a","history":-1}', "invalid_frame"],
+    ['{"type":"hello","name":"a","history":1.5}', "invalid_frame"],
+    ['{"type":"send","text":"hi","room":7}', "invalid_frame"],
+    ['{"type":"send","text":"hi","action":"yes"}', "invalid_frame"],
+    ['{"type":"msg","text":"hi"}', "invalid_frame"],
+    ['{"type":"msg","to":"bob","text":""}', "invalid_text"],
+    ['{"type":"join"}', "invalid_frame"],
+    ['{"type":"topic","room":"x"}', "invalid_frame"],
+    ['{"type":"history","room":"x","before":"5"}', "invalid_frame"],
   ];
   for (const [input, code] of cases) {
     const result = decodeClientFrame(typeof input === "string" ? line(input) : input);
@@ -144,6 +190,14 @@ Deno.test("names: letters, marks, digits and _-. up to 32 characters", () => {
     ]
   ) {
     assert(nameProblem(name) !== undefined, JSON.stringify(name));
+  }
+});
+
+Deno.test("room names follow the name rules, up to 64 characters", () => {
+  assertEquals(roomProblem("rust-lang.de"), undefined);
+  assertEquals(roomProblem("x".repeat(64)), undefined);
+  for (const room of ["", "x".repeat(65), "#rust", "two words"]) {
+    assert(roomProblem(room) !== undefined, room);
   }
 });
 

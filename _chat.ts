@@ -1,0 +1,464 @@
+// The chat itself, apart from sockets: users and their names, rooms and their members, private
+// messages, and history. The server hands it each decoded frame with the member that sent it;
+// it answers by queueing encoded frames on members. Room messages are stored before anyone
+// receives them: they collect for one event-loop turn, are written in one transaction, then
+// fanned out, each encoded once for all its recipients.
+
+import type { Logger } from "./_log.ts";
+import type { RetentionPolicy, RoomMessage, Store } from "./_store.ts";
+import {
+  type ClientFrame,
+  encodeFrame,
+  type ErrorCode,
+  foldName,
+  type LeaveReason,
+  MAX_HISTORY_LIMIT,
+  type MessageFrame,
+  nameProblem,
+  PROTOCOL_VERSION,
+  roomProblem,
+  type ServerFrame,
+} from "./protocol.ts";
+import { VERSION } from "./_version.ts";
+
+/** The most rooms one user may be in at once. */
+export const MAX_ROOMS_PER_USER = 100;
+
+/** How often old history is pruned when a retention policy is set. */
+const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
+
+/** A connection as the chat sees it: who it is, where it is, and how to reach it. */
+export class Member {
+  /** Its name once `hello` has succeeded. */
+  name: string | undefined;
+  /** Its folded name, the key in the chat's user table. */
+  key: string | undefined;
+  /** The rooms it is in, by key. */
+  readonly rooms = new Map<string, Room>();
+
+  constructor(
+    /** The peer's address, for log lines. */
+    readonly label: string,
+    /** Queues bytes for the peer; false if its queue is full. */
+    readonly deliver: (bytes: Uint8Array) => boolean,
+    /** Closes the connection, first sending `error` with `reason` as its code if a `message`
+     * is given; the server then calls {@linkcode Chat.leave}. */
+    readonly drop: (reason: LeaveReason, message?: string) => void,
+  ) {}
+}
+
+/** A room and who is in it. */
+export class Room {
+  readonly members = new Set<Member>();
+  constructor(readonly name: string, readonly key: string, public topic: string | undefined) {}
+}
+
+/** How the chat behaves. */
+export interface ChatOptions {
+  store: Store;
+  log: Logger;
+  maxUsers: number;
+  maxFrameBytes: number;
+  /** Messages replayed on entering a room, unless the client asks for fewer. */
+  history: number;
+  defaultRoom: string;
+  /** When given, the only rooms there are. */
+  fixedRooms: readonly string[] | undefined;
+  retention: RetentionPolicy;
+}
+
+interface Pending {
+  room: Room;
+  sender: Member;
+  frame: MessageFrame;
+}
+
+/** Users, rooms and messages. */
+export class Chat {
+  #options: ChatOptions;
+  #store: Store;
+  #log: Logger;
+  /** Joined users by folded name, in the order they joined. */
+  #users = new Map<string, Member>();
+  /** Rooms with members, and the fixed rooms, by folded name. */
+  #rooms = new Map<string, Room>();
+  #nextMessageId: number;
+  #pending: Pending[] = [];
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(options: ChatOptions) {
+    this.#options = options;
+    this.#store = options.store;
+    this.#log = options.log;
+    this.#nextMessageId = this.#store.lastMessageId() + 1;
+    if (options.fixedRooms !== undefined) {
+      for (const name of [options.defaultRoom, ...options.fixedRooms]) this.#room(name);
+    }
+    const { days, messagesPerRoom } = options.retention;
+    if (days !== undefined || messagesPerRoom !== undefined) {
+      this.#prune();
+      this.#pruneTimer = setInterval(() => this.#prune(), PRUNE_INTERVAL_MS);
+    }
+  }
+
+  /** How many users have joined. */
+  get userCount(): number {
+    return this.#users.size;
+  }
+
+  /** Handles one frame from `member`. */
+  receive(member: Member, frame: ClientFrame): void {
+    if (frame.type === "ping") {
+      this.#send(
+        member,
+        frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id },
+      );
+      return;
+    }
+    if (frame.type === "hello") return this.#hello(member, frame.name, frame);
+    if (frame.type === "quit") return member.drop("quit");
+    const name = member.name;
+    if (name === undefined) {
+      return this.#reject(member, "not_joined", 'Say "hello" with a name first');
+    }
+    switch (frame.type) {
+      case "send": {
+        const room = this.#memberRoom(member, frame.room ?? this.#options.defaultRoom);
+        if (room === undefined) return;
+        const message: MessageFrame = {
+          type: "message",
+          id: this.#nextMessageId++,
+          room: room.name,
+          from: name,
+          text: frame.text,
+          ts: new Date().toISOString(),
+        };
+        if (frame.action) message.action = true;
+        return this.#queue({ room, sender: member, frame: message });
+      }
+      case "msg": {
+        const target = this.#users.get(foldName(frame.to));
+        if (target === undefined) {
+          return this.#reject(member, "no_such_user", `Nobody here is called "${frame.to}"`);
+        }
+        return this.#send(target, {
+          type: "private",
+          from: name,
+          to: target.name!,
+          text: frame.text,
+          ts: new Date().toISOString(),
+        });
+      }
+      case "join":
+        return this.#join(member, frame.room, frame.history);
+      case "part": {
+        const room = this.#memberRoom(member, frame.room);
+        if (room === undefined) return;
+        return this.#leaveRoom(member, room, "part");
+      }
+      case "rooms":
+        return this.#send(member, {
+          type: "rooms",
+          rooms: [...this.#rooms.values()].map((room) =>
+            room.topic === undefined
+              ? { name: room.name, users: room.members.size }
+              : { name: room.name, users: room.members.size, topic: room.topic }
+          ),
+        });
+      case "who": {
+        if (frame.room === undefined) {
+          return this.#send(member, { type: "users", users: names(this.#users.values()) });
+        }
+        const room = this.#rooms.get(foldName(frame.room));
+        if (room === undefined) {
+          return this.#reject(member, "no_such_room", `There is no room "${frame.room}"`);
+        }
+        return this.#send(member, {
+          type: "users",
+          room: room.name,
+          users: names(room.members),
+        });
+      }
+      case "topic": {
+        const room = this.#memberRoom(member, frame.room);
+        if (room === undefined) return;
+        if (!frame.topic.isWellFormed() || frame.topic.length > 500) {
+          return this.#reject(member, "invalid_text", "A topic is at most 500 characters");
+        }
+        this.#store.setTopic(room.key, frame.topic);
+        room.topic = frame.topic === "" ? undefined : frame.topic;
+        return this.#notify(room.members, {
+          type: "topic",
+          room: room.name,
+          topic: frame.topic,
+          by: name,
+          ts: new Date().toISOString(),
+        });
+      }
+      case "history": {
+        const room = this.#memberRoom(member, frame.room);
+        if (room === undefined) return;
+        const limit = Math.min(frame.limit ?? this.#options.history, MAX_HISTORY_LIMIT);
+        const page = this.#store.history(room.key, limit, frame.before);
+        return this.#send(member, { type: "history", room: room.name, ...page });
+      }
+      case "nick":
+        return this.#rename(member, name, frame.name);
+      default:
+        frame satisfies never;
+    }
+  }
+
+  /** Takes `member` out of the chat, telling everyone who shared a room with it why. */
+  leave(member: Member, reason: LeaveReason): void {
+    if (member.key === undefined) return;
+    this.#users.delete(member.key);
+    this.#log("info", `${member.label} "${member.name}" left: ${reason}`);
+    for (const room of member.rooms.values()) this.#leaveRoom(member, room, reason);
+  }
+
+  /** Stores and delivers what is pending, stops pruning; the store is the caller's to close. */
+  close(): void {
+    this.#flush();
+    clearInterval(this.#pruneTimer);
+  }
+
+  #hello(member: Member, name: string, frame: { protocol?: number; history?: number }): void {
+    if (member.name !== undefined) {
+      return this.#reject(member, "already_joined", `You have joined as "${member.name}"`);
+    }
+    if (frame.protocol !== undefined && frame.protocol !== PROTOCOL_VERSION) {
+      return this.#reject(
+        member,
+        "unsupported_protocol",
+        `Protocol ${frame.protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`,
+      );
+    }
+    const key = this.#claimableName(member, name);
+    if (key === undefined) return;
+    if (this.#users.size >= this.#options.maxUsers) {
+      return member.drop("server_full", `The server is full (${this.#options.maxUsers} users)`);
+    }
+    member.name = name;
+    member.key = key;
+    this.#users.set(key, member);
+    this.#log("info", `${member.label} joined as "${name}"`);
+    const lobby = this.#room(this.#options.defaultRoom);
+    this.#send(member, {
+      type: "welcome",
+      name,
+      users: names(lobby.members),
+      room: lobby.name,
+      maxFrameBytes: this.#options.maxFrameBytes,
+      server: `parley/${VERSION}`,
+      protocol: PROTOCOL_VERSION,
+    });
+    this.#enter(member, lobby, frame.history);
+  }
+
+  #join(member: Member, roomName: string, history: number | undefined): void {
+    const problem = roomProblem(roomName);
+    if (problem !== undefined) return this.#reject(member, "invalid_room", problem);
+    const key = foldName(roomName);
+    if (member.rooms.has(key)) {
+      return this.#reject(member, "already_in_room", `You are in "${roomName}" already`);
+    }
+    if (this.#options.fixedRooms !== undefined && !this.#rooms.has(key)) {
+      return this.#reject(
+        member,
+        "no_such_room",
+        `There is no room "${roomName}"; rooms: ${this.#options.fixedRooms.join(", ")}`,
+      );
+    }
+    if (member.rooms.size >= MAX_ROOMS_PER_USER) {
+      return this.#reject(
+        member,
+        "too_many_rooms",
+        `You are in ${MAX_ROOMS_PER_USER} rooms, the most there may be; part one first`,
+      );
+    }
+    this.#enter(member, this.#room(roomName), history);
+  }
+
+  /**
+   * Puts `member` in `room`: the others are told, the member gets the room's state and its
+   * history. What is stored is replayed; what is still pending reaches the member live when it
+   * is flushed, since it is a member by then: each message exactly once.
+   */
+  #enter(member: Member, room: Room, history: number | undefined): void {
+    const others = names(room.members);
+    this.#notify(room.members, {
+      type: "joined",
+      room: room.name,
+      name: member.name!,
+      ts: new Date().toISOString(),
+    });
+    room.members.add(member);
+    member.rooms.set(room.key, room);
+    this.#send(
+      member,
+      room.topic === undefined
+        ? { type: "entered", room: room.name, users: others }
+        : { type: "entered", room: room.name, users: others, topic: room.topic },
+    );
+    const limit = Math.min(history ?? this.#options.history, MAX_HISTORY_LIMIT);
+    if (limit > 0) {
+      this.#send(member, {
+        type: "history",
+        room: room.name,
+        ...this.#store.history(room.key, limit),
+      });
+    }
+  }
+
+  #leaveRoom(member: Member, room: Room, reason: LeaveReason): void {
+    // What was sent to the room before the member left still reaches the member.
+    this.#flush();
+    const left: ServerFrame = {
+      type: "left",
+      room: room.name,
+      name: member.name!,
+      reason,
+      ts: new Date().toISOString(),
+    };
+    room.members.delete(member);
+    member.rooms.delete(room.key);
+    if (reason === "part") this.#send(member, left);
+    this.#broadcast(room.members, left);
+    if (room.members.size === 0 && this.#options.fixedRooms === undefined) {
+      this.#rooms.delete(room.key);
+    }
+  }
+
+  #rename(member: Member, from: string, to: string): void {
+    const key = this.#claimableName(member, to);
+    if (key === undefined) return;
+    this.#users.delete(member.key!);
+    this.#users.set(key, member);
+    member.name = to;
+    member.key = key;
+    this.#log("info", `${member.label} "${from}" is now "${to}"`);
+    const audience = new Set<Member>([member]);
+    for (const room of member.rooms.values()) {
+      for (const other of room.members) audience.add(other);
+    }
+    this.#notify(audience, { type: "renamed", from, to, ts: new Date().toISOString() });
+  }
+
+  /** The folded form of `name` if `member` may take it; otherwise says why not and returns
+   * undefined. A user may take a name that folds like their own (a change of case). */
+  #claimableName(member: Member, name: string): string | undefined {
+    const problem = nameProblem(name);
+    if (problem !== undefined) {
+      this.#reject(member, "invalid_name", problem);
+      return undefined;
+    }
+    const key = foldName(name);
+    const holder = this.#users.get(key);
+    if (holder !== undefined && holder !== member) {
+      this.#reject(member, "name_taken", `Name "${name}" is taken`);
+      return undefined;
+    }
+    return key;
+  }
+
+  /** The room called `name` that `member` is in; otherwise says why not. */
+  #memberRoom(member: Member, name: string): Room | undefined {
+    const room = member.rooms.get(foldName(name));
+    if (room === undefined) {
+      this.#reject(member, "not_in_room", `You are not in room "${name}"`);
+    }
+    return room;
+  }
+
+  /** The room called `name`, made if need be, with its stored topic. */
+  #room(name: string): Room {
+    const key = foldName(name);
+    let room = this.#rooms.get(key);
+    if (room === undefined) {
+      room = new Room(name, key, this.#store.topic(key));
+      this.#rooms.set(key, room);
+    }
+    return room;
+  }
+
+  // Room messages: queued, stored in one transaction per event-loop turn, then delivered.
+
+  #queue(pending: Pending): void {
+    this.#pending.push(pending);
+    this.#flushTimer ??= setTimeout(() => this.#flush(), 0);
+  }
+
+  #flush(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const batch = this.#pending;
+    if (batch.length === 0) return;
+    this.#pending = [];
+    try {
+      this.#store.append(batch.map(({ room, frame }): RoomMessage => {
+        const { type: _, ...message } = frame;
+        return { ...message, room: room.key };
+      }));
+    } catch (error) {
+      this.#log("error", `storing ${batch.length} message(s) failed: ${error}`);
+      for (const { sender } of batch) {
+        this.#reject(
+          sender,
+          "store_failed",
+          "Your message could not be stored, so it was not sent",
+        );
+      }
+      return;
+    }
+    for (const { room, sender, frame } of batch) this.#broadcast(room.members, frame, sender);
+  }
+
+  // Sending.
+
+  /**
+   * Sends a notice about a room (a join, a leave, a topic) after the messages still pending,
+   * so that everyone sees events in the order they happened.
+   */
+  #notify(members: Iterable<Member>, frame: ServerFrame): void {
+    this.#flush();
+    this.#broadcast(members, frame);
+  }
+
+  /** Sends `frame` to each of `members` but `except`: encoded once, queued everywhere. */
+  #broadcast(members: Iterable<Member>, frame: ServerFrame, except?: Member): void {
+    const bytes = encodeFrame(frame);
+    const behind: Member[] = [];
+    for (const member of members) {
+      if (member !== except && !member.deliver(bytes)) behind.push(member);
+    }
+    for (const member of behind) dropSlow(member);
+  }
+
+  #send(member: Member, frame: ServerFrame): void {
+    if (!member.deliver(encodeFrame(frame))) dropSlow(member);
+  }
+
+  #reject(member: Member, code: ErrorCode, message: string): void {
+    this.#log("info", `${member.label} refused: ${code}: ${message}`);
+    this.#send(member, { type: "error", code, message });
+  }
+
+  #prune(): void {
+    try {
+      const removed = this.#store.prune(this.#options.retention);
+      if (removed > 0) this.#log("info", `pruned ${removed} message(s) past retention`);
+    } catch (error) {
+      this.#log("error", `pruning history failed: ${error}`);
+    }
+  }
+}
+
+function dropSlow(member: Member): void {
+  member.drop("slow_consumer", "You fell too far behind; closing the connection");
+}
+
+function names(members: Iterable<Member>): string[] {
+  return [...members].map((member) => member.name!);
+}
