@@ -4,7 +4,8 @@ import { formatAddr, parsePort } from "./_address.ts";
 import { EXIT_OK, integerOption, parseCommandArgs, stringOption, UsageError } from "./_args.ts";
 import { onTerminationSignals } from "./_signals.ts";
 import { LOG_LEVELS, type LogLevel } from "./_log.ts";
-import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_PORT } from "./protocol.ts";
+import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_PORT, DEFAULT_ROOM, roomProblem } from "./protocol.ts";
+import { defaultDatabasePath } from "./_store.ts";
 import { ChatServer, type ServerOptions } from "./server.ts";
 
 const HELP = `Usage: parley serve [options]
@@ -19,6 +20,15 @@ Options:
   --max-frame-bytes N    longest frame a client may send (default ${DEFAULT_MAX_FRAME_BYTES})
   --max-queue-bytes N    bytes waiting for one client before it is dropped as a slow
                          consumer (default 1048576)
+  --db PATH              SQLite file for rooms' history and topics, created if missing
+                         (default ${defaultDatabasePath()});
+                         :memory: keeps nothing after the server stops
+  --history N            messages a client gets on entering a room (default 50)
+  --default-room ROOM    the room every connection starts in (default ${DEFAULT_ROOM})
+  --rooms A,B,C          a fixed set of rooms; joining any other is refused
+                         (default: joining a room creates it)
+  --retain-days N        forget messages older than N days (default: keep them)
+  --retain-messages N    keep at most N messages per room (default: keep them all)
   --log-level LEVEL      ${LOG_LEVELS.join(", ")} (default info)
   -h, --help             show this help
 `;
@@ -27,7 +37,20 @@ Options:
 export async function serveCommand(args: string[]): Promise<number> {
   const parsed = parseCommandArgs("serve", args, {
     boolean: ["help"],
-    string: ["host", "port", "max-users", "max-frame-bytes", "max-queue-bytes", "log-level"],
+    string: [
+      "host",
+      "port",
+      "max-users",
+      "max-frame-bytes",
+      "max-queue-bytes",
+      "db",
+      "history",
+      "default-room",
+      "rooms",
+      "retain-days",
+      "retain-messages",
+      "log-level",
+    ],
     alias: { h: "help" },
   });
   if (parsed.help) {
@@ -47,10 +70,30 @@ export async function serveCommand(args: string[]): Promise<number> {
   const maxQueueBytes = integerOption("serve", parsed, "max-queue-bytes", 1024);
   if (maxQueueBytes !== undefined) options.maxQueueBytes = maxQueueBytes;
 
+  const history = integerOption("serve", parsed, "history", 0);
+  if (history !== undefined) options.history = history;
+  const retainDays = integerOption("serve", parsed, "retain-days", 1);
+  if (retainDays !== undefined) options.retainDays = retainDays;
+  const retainMessages = integerOption("serve", parsed, "retain-messages", 1);
+  if (retainMessages !== undefined) options.retainMessages = retainMessages;
+  const defaultRoom = stringOption(parsed, "default-room");
+  if (defaultRoom !== undefined) options.defaultRoom = roomOption("default-room", defaultRoom);
+  const rooms = stringOption(parsed, "rooms");
+  if (rooms !== undefined) {
+    options.rooms = rooms.split(",").map((room) => roomOption("rooms", room.trim()));
+  }
+  options.db = stringOption(parsed, "db") ?? defaultDatabasePath();
+  if (options.db !== ":memory:") await ensureParentDirectory(options.db);
+
   const server = new ChatServer(options);
   const stopListening = onTerminationSignals(() => server.shutdown());
   console.log(`parley listening on ${formatAddr(server.addr)}`);
   console.log(reachHint(server.addr.hostname));
+  console.log(
+    options.db === ":memory:"
+      ? "History is kept in memory only (--db :memory:)."
+      : `History is kept in ${options.db}.`,
+  );
   await server.finished;
   stopListening();
   return EXIT_OK;
@@ -73,6 +116,17 @@ function portOption(text: string): number {
   } catch (error) {
     throw new UsageError(`serve: --port: ${(error as Error).message}`);
   }
+}
+
+function roomOption(flag: string, room: string): string {
+  const problem = roomProblem(room);
+  if (problem !== undefined) throw new UsageError(`serve: --${flag}: ${problem}`);
+  return room;
+}
+
+async function ensureParentDirectory(path: string): Promise<void> {
+  const parent = path.replace(/[\\/][^\\/]*$/, "");
+  if (parent !== path && parent !== "") await Deno.mkdir(parent, { recursive: true });
 }
 
 function logLevelOption(text: string | undefined): LogLevel {

@@ -28,16 +28,19 @@ export async function deadline<T>(promise: Promise<T>, ms: number, what: string)
   }
 }
 
-/** Reads frames from a client until one satisfies `match`, within `ms`. */
+/** Reads frames from a client until one is of `type` (and satisfies `match`), within `ms`. */
 export function nextFrame<T extends ServerFrame["type"]>(
   client: ChatClient,
   type: T,
+  match: (frame: Extract<ServerFrame, { type: T }>) => boolean = () => true,
   ms = 5000,
 ): Promise<Extract<ServerFrame, { type: T }>> {
   return deadline(
     (async () => {
       for await (const frame of client) {
-        if (frame.type === type) return frame as Extract<ServerFrame, { type: T }>;
+        if (frame.type !== type) continue;
+        const typed = frame as Extract<ServerFrame, { type: T }>;
+        if (match(typed)) return typed;
       }
       throw new Error(`Connection closed before a "${type}" frame`);
     })(),

@@ -32,6 +32,8 @@ Deno.test("usage errors exit 2 with a one-line reason", async () => {
       ["serve", "--max-users", "0"],
       ["serve", "--log-level", "loud"],
       ["serve", "extra"],
+      ["serve", "--rooms", "a,b c"],
+      ["serve", "--history", "-1"],
       ["connect", "--bogus"],
       ["connect", "[::1"],
       ["connect", "a", "b"],
@@ -45,7 +47,15 @@ Deno.test("usage errors exit 2 with a one-line reason", async () => {
 });
 
 Deno.test("parley serve runs until SIGTERM, tells clients, and exits 0", async () => {
-  await using server = new ParleyProcess(["serve", "--port", "0", "--log-level", "info"]);
+  await using server = new ParleyProcess([
+    "serve",
+    "--db",
+    ":memory:",
+    "--port",
+    "0",
+    "--log-level",
+    "info",
+  ]);
   const [, port] = await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
   await using peer = await RawPeer.connect(Number(port));
   assertEquals((await peer.hello("alice")).type, "welcome");
@@ -58,7 +68,15 @@ Deno.test("parley serve runs until SIGTERM, tells clients, and exits 0", async (
 });
 
 Deno.test("parley serve listens on IPv6", async () => {
-  await using server = new ParleyProcess(["serve", "--host", "::1", "--port", "0"]);
+  await using server = new ParleyProcess([
+    "serve",
+    "--db",
+    ":memory:",
+    "--host",
+    "::1",
+    "--port",
+    "0",
+  ]);
   const [, port] = await server.waitFor(/listening on \[::1\]:(\d+)/);
   await using client = await ChatClient.connect({
     hostname: "::1",
@@ -72,7 +90,15 @@ Deno.test({
   name: "a 16 MiB stream of unterminated lines does not grow the server's memory",
   ignore: Deno.build.os !== "linux",
   async fn() {
-    await using server = new ParleyProcess(["serve", "--port", "0", "--log-level", "silent"]);
+    await using server = new ParleyProcess([
+      "serve",
+      "--db",
+      ":memory:",
+      "--port",
+      "0",
+      "--log-level",
+      "silent",
+    ]);
     const [, port] = await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
     const rss = () => {
       const status = Deno.readTextFileSync(`/proc/${server.child.pid}/status`);
@@ -162,7 +188,7 @@ Deno.test("deno run works from a URL, with no flag but -A", async () => {
   );
   const url = `http://127.0.0.1:${files.addr.port}/mod.ts`;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", url, "serve", "--port", "0"],
+    args: ["run", "-A", url, "serve", "--db", ":memory:", "--port", "0"],
     stdout: "piped",
     stderr: "piped",
   }).spawn();

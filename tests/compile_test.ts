@@ -36,7 +36,7 @@ Deno.test({
     const version = await new Deno.Command(binary, { args: ["--version"] }).output();
     assertEquals(new TextDecoder().decode(version.stdout).trim(), `parley ${VERSION}`);
     const server = new Deno.Command(binary, {
-      args: ["serve", "--port", "0"],
+      args: ["serve", "--db", ":memory:", "--port", "0"],
       stdout: "piped",
       stderr: "null",
     }).spawn();

@@ -1,0 +1,210 @@
+import { assert, assertEquals } from "../_std.ts";
+import type { ChatClient } from "../client.ts";
+import type { MessageFrame, ServerFrame } from "../protocol.ts";
+import { deadline, join, nextFrame, RawPeer, startServer } from "./_helpers.ts";
+
+/** Collects frames of `type` from `client` until `done` says stop. */
+async function collect<T extends ServerFrame["type"]>(
+  client: ChatClient,
+  type: T,
+  done: (frames: Extract<ServerFrame, { type: T }>[]) => boolean,
+  ms = 15_000,
+): Promise<Extract<ServerFrame, { type: T }>[]> {
+  const frames: Extract<ServerFrame, { type: T }>[] = [];
+  if (done(frames)) return frames;
+  return await deadline(
+    (async () => {
+      for await (const frame of client) {
+        if (frame.type !== type) continue;
+        frames.push(frame as Extract<ServerFrame, { type: T }>);
+        if (done(frames)) return frames;
+      }
+      throw new Error(`Connection closed after ${frames.length} "${type}" frames`);
+    })(),
+    ms,
+    `"${type}" frames`,
+  );
+}
+
+Deno.test("20 rooms of 10: no message leaves its room; members of two rooms get both", async () => {
+  await using server = startServer();
+  const rooms = Array.from({ length: 20 }, (_, r) => `room${r}`);
+  const members: ChatClient[][] = [];
+  for (const [r, room] of rooms.entries()) {
+    members.push(
+      await Promise.all(Array.from({ length: 10 }, async (_, m) => {
+        const client = await join(server, `r${r}m${m}`);
+        client.join(room, { history: 0 });
+        await nextFrame(client, "entered", (frame) => frame.room === room);
+        return client;
+      })),
+    );
+  }
+  // r0m0 is in room0 and room1 as well.
+  const bridge = members[0]![0]!;
+  bridge.join("room1", { history: 0 });
+  await nextFrame(bridge, "entered", (frame) => frame.room === "room1");
+  // Everyone has entered: start counting from a ping round trip on each, so no earlier
+  // joined notices are mistaken for traffic.
+  await Promise.all(members.flat().map((client) => client.ping()));
+
+  const perMember = 3;
+  for (const [r, room] of rooms.entries()) {
+    for (const [m, client] of members[r]!.entries()) {
+      for (let n = 0; n < perMember; n++) client.send(`${room}:${m}:${n}`, { room });
+    }
+  }
+  await Promise.all(
+    members.flat().map(async (client) => {
+      const isBridge = client === bridge;
+      const [, r] = client.name.match(/^r(\d+)m/)!;
+      // From the 9 others in their room; the bridge also gets all 10 of room1's members.
+      const want = 9 * perMember + (isBridge ? 10 * perMember : 0);
+      const received = await collect(client, "message", (frames) => frames.length >= want);
+      for (const message of received) {
+        const [room] = message.text.split(":");
+        assertEquals(message.room, room, "a message names its room");
+        if (isBridge) assert(room === "room0" || room === "room1", message.text);
+        else assertEquals(room, `room${r}`, `${client.name} got ${message.text}`);
+      }
+      if (isBridge) {
+        assertEquals(received.filter((m) => m.room === "room1").length, 10 * perMember);
+      }
+    }),
+  );
+  await Promise.all(members.flat().map((client) => client.quit()));
+});
+
+Deno.test("join, part, rooms, who and topic", async () => {
+  await using server = startServer();
+  await using alice = await join(server, "alice");
+  await using bob = await join(server, "bob");
+  assertEquals(alice.rooms, new Set(["lobby"]));
+  alice.join("Rust");
+  const entered = await nextFrame(alice, "entered", (frame) => frame.room !== "lobby");
+  assertEquals([entered.room, entered.users, entered.topic], ["Rust", [], undefined]);
+  bob.join("rust"); // the same room: names fold
+  assertEquals((await nextFrame(bob, "entered", (frame) => frame.room !== "lobby")).room, "Rust");
+  const joined = await nextFrame(alice, "joined");
+  assertEquals([joined.room, joined.name], ["Rust", "bob"]);
+
+  alice.setTopic("rust", "Ferris & friends");
+  for (const client of [alice, bob]) {
+    const topic = await nextFrame(client, "topic");
+    assertEquals([topic.room, topic.topic, topic.by], ["Rust", "Ferris & friends", "alice"]);
+  }
+  alice.listRooms();
+  assertEquals((await nextFrame(alice, "rooms")).rooms, [
+    { name: "lobby", users: 2 },
+    { name: "Rust", users: 2, topic: "Ferris & friends" },
+  ]);
+  alice.who("rust");
+  assertEquals(await nextFrame(alice, "users"), {
+    type: "users",
+    room: "Rust",
+    users: ["alice", "bob"],
+  });
+
+  bob.part("rust");
+  const parted = await nextFrame(bob, "left");
+  assertEquals([parted.room, parted.name, parted.reason], ["Rust", "bob", "part"]);
+  assertEquals((await nextFrame(alice, "left")).reason, "part");
+  assertEquals(bob.rooms, new Set(["lobby"]));
+  bob.send("into the void", { room: "rust" });
+  assertEquals((await nextFrame(bob, "error")).code, "not_in_room");
+  bob.join("rust");
+  assertEquals(
+    (await nextFrame(bob, "entered", (f) => f.room === "Rust")).topic,
+    "Ferris & friends",
+  );
+  bob.join("rust");
+  assertEquals((await nextFrame(bob, "error")).code, "already_in_room");
+  bob.join("no spaces");
+  assertEquals((await nextFrame(bob, "error")).code, "invalid_room");
+  bob.who("nowhere");
+  assertEquals((await nextFrame(bob, "error")).code, "no_such_room");
+});
+
+Deno.test("a fixed set of rooms refuses others", async () => {
+  await using server = startServer({ rooms: ["general", "random"], defaultRoom: "general" });
+  await using alice = await join(server, "alice");
+  assertEquals(alice.welcome.room, "general");
+  alice.join("random");
+  assertEquals(
+    (await nextFrame(alice, "entered", (frame) => frame.room !== "general")).room,
+    "random",
+  );
+  alice.join("secret");
+  assertEquals((await nextFrame(alice, "error")).code, "no_such_room");
+  alice.listRooms();
+  assertEquals((await nextFrame(alice, "rooms")).rooms.map((room) => room.name), [
+    "general",
+    "random",
+  ]);
+});
+
+Deno.test("private messages reach only their target, with or without a shared room", async () => {
+  await using server = startServer();
+  await using alice = await join(server, "alice");
+  await using bob = await join(server, "bob");
+  await using eve = await join(server, "eve");
+  bob.part("lobby");
+  await nextFrame(bob, "left");
+  alice.msg("BOB", "just between us");
+  const received = await nextFrame(bob, "private");
+  assertEquals([received.from, received.to, received.text], ["alice", "bob", "just between us"]);
+  alice.msg("nobody", "hello?");
+  assertEquals((await nextFrame(alice, "error")).code, "no_such_user");
+  // eve saw nothing of it: the next thing she gets is what is sent after.
+  alice.send("public");
+  const next = await collect(eve, "message", (frames) => frames.length === 1);
+  assertEquals(next.map((frame) => frame.text), ["public"]);
+  eve.who();
+  assertEquals((await nextFrame(eve, "users")).users.sort(), ["alice", "bob", "eve"]);
+});
+
+Deno.test("leaving the server is announced in each room the user was in", async () => {
+  await using server = startServer();
+  await using alice = await join(server, "alice");
+  const bob = await join(server, "bob");
+  for (const client of [alice, bob]) {
+    client.join("side", { history: 0 });
+    await nextFrame(client, "entered", (frame) => frame.room === "side");
+  }
+  await bob.quit();
+  const lefts = await collect(alice, "left", (frames) => frames.length === 2);
+  assertEquals(lefts.map((left) => [left.room, left.reason]).sort(), [["lobby", "quit"], [
+    "side",
+    "quit",
+  ]]);
+});
+
+Deno.test("renames reach those who share a room, and no one else", async () => {
+  await using server = startServer();
+  await using alice = await join(server, "alice");
+  await using bob = await join(server, "bob");
+  await using loner = await join(server, "loner");
+  loner.part("lobby");
+  await nextFrame(loner, "left");
+  bob.rename("robert");
+  assertEquals((await nextFrame(alice, "renamed")).to, "robert");
+  assertEquals((await nextFrame(bob, "renamed")).to, "robert");
+  alice.rename("alicia");
+  const seen = await collect(loner, "renamed", () => false, 300).catch(() => []);
+  assertEquals(seen, []);
+});
+
+Deno.test("a raw peer can use rooms with plain JSON lines", async () => {
+  await using server = startServer();
+  await using peer = await RawPeer.connect(server);
+  await peer.hello("raw");
+  await peer.send({ type: "join", room: "ops", history: 0 });
+  assertEquals(await peer.frame(), { type: "entered", room: "ops", users: [] });
+  await peer.send({ type: "send", room: "ops", text: "deploying" });
+  await using watcher = await join(server, "watcher");
+  watcher.join("ops");
+  const history = await nextFrame(watcher, "history", (frame) => frame.room === "ops");
+  assertEquals(history.messages.map((message: MessageFrame | { text: string }) => message.text), [
+    "deploying",
+  ]);
+});
