@@ -56,3 +56,24 @@ export function integerOption(
   }
   return value;
 }
+
+/** A duration option in seconds (decimals allowed), returned in milliseconds; 0 only if
+ * `zeroAllowed`. */
+export function secondsOption(
+  command: string,
+  args: ParsedArgs,
+  name: string,
+  zeroAllowed: boolean,
+): number | undefined {
+  const text = stringOption(args, name);
+  if (text === undefined) return undefined;
+  const value = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  if (!(value > 0 || (zeroAllowed && value === 0))) {
+    throw new UsageError(
+      `${command}: --${name} takes a number of seconds${
+        zeroAllowed ? "" : " above 0"
+      }, not "${text}"`,
+    );
+  }
+  return Math.round(value * 1000);
+}

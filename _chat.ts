@@ -24,6 +24,13 @@ import { VERSION } from "./_version.ts";
 /** The most rooms one user may be in at once. */
 export const MAX_ROOMS_PER_USER = 100;
 
+/** The frames the chat handles: all but the connection's own `ping` and `pong`. */
+export type ChatFrame = Exclude<ClientFrame, { type: "ping" | "pong" }>;
+
+/** The most messages stored in one transaction: a larger batch is written at once, so that a
+ * burst reaches recipients in pieces their queues can hold. */
+const MAX_BATCH = 256;
+
 /** How often old history is pruned when a retention policy is set. */
 const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
 
@@ -108,14 +115,7 @@ export class Chat {
   }
 
   /** Handles one frame from `member`. */
-  receive(member: Member, frame: ClientFrame): void {
-    if (frame.type === "ping") {
-      this.#send(
-        member,
-        frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id },
-      );
-      return;
-    }
+  receive(member: Member, frame: ChatFrame): void {
     if (frame.type === "hello") return this.#hello(member, frame.name, frame);
     if (frame.type === "quit") return member.drop("quit");
     const name = member.name;
@@ -387,7 +387,8 @@ export class Chat {
 
   #queue(pending: Pending): void {
     this.#pending.push(pending);
-    this.#flushTimer ??= setTimeout(() => this.#flush(), 0);
+    if (this.#pending.length >= MAX_BATCH) this.#flush();
+    else this.#flushTimer ??= setTimeout(() => this.#flush(), 0);
   }
 
   #flush(): void {

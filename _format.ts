@@ -35,7 +35,7 @@ const REVERSE = "\x1b[7m";
 /** Foreground colours that read well on dark and light backgrounds alike. */
 const NAME_COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
 
-/** Formats `frame`, or returns undefined for frames people need not see (`pong`). */
+/** Formats `frame`, or returns undefined for frames people need not see (`ping`, `pong`). */
 export function formatFrame(frame: ServerFrame, options: FormatOptions): Formatted | undefined {
   const time = options.time ? `${clock("ts" in frame ? frame.ts : undefined)} ` : "";
   const where = (room: string) => options.showRoom ? `#${room} ` : "";
@@ -122,6 +122,7 @@ export function formatFrame(frame: ServerFrame, options: FormatOptions): Formatt
       );
     case "error":
       return notice(`error: ${frame.message} (${frame.code})`);
+    case "ping":
     case "pong":
       return undefined;
     default:

@@ -84,10 +84,11 @@ export class Outbox {
     return this.#waitingBytes + this.#writingBytes;
   }
 
-  /** Queues `bytes`. Returns false, queuing nothing, if the queue would pass its bound or the
-   * connection has failed. */
-  push(bytes: Uint8Array): boolean {
-    if (this.#failed || this.queuedBytes + bytes.length > this.#maxQueuedBytes) return false;
+  /** Queues `bytes`. Returns false, queuing nothing, if the queue would pass its bound (unless
+   * `force`, for a last word such as a shutdown notice) or the connection has failed. */
+  push(bytes: Uint8Array, force = false): boolean {
+    if (this.#failed) return false;
+    if (!force && this.queuedBytes + bytes.length > this.#maxQueuedBytes) return false;
     this.#queue.push(bytes);
     this.#waitingBytes += bytes.length;
     this.#writing ??= this.#drain();

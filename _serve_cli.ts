@@ -1,7 +1,14 @@
 // `parley serve`: run a chat server until SIGINT or SIGTERM.
 
 import { formatAddr, parsePort } from "./_address.ts";
-import { EXIT_OK, integerOption, parseCommandArgs, stringOption, UsageError } from "./_args.ts";
+import {
+  EXIT_OK,
+  integerOption,
+  parseCommandArgs,
+  secondsOption,
+  stringOption,
+  UsageError,
+} from "./_args.ts";
 import { onTerminationSignals } from "./_signals.ts";
 import { LOG_LEVELS, type LogLevel } from "./_log.ts";
 import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_PORT, DEFAULT_ROOM, roomProblem } from "./protocol.ts";
@@ -29,6 +36,14 @@ Options:
                          (default: joining a room creates it)
   --retain-days N        forget messages older than N days (default: keep them)
   --retain-messages N    keep at most N messages per room (default: keep them all)
+  --max-connections N    open connections at once (default 10000)
+  --max-connections-per-ip N
+                         open connections from one IP address (default 100)
+  --rate N               frames a client may send per second, 0 for no limit (default 20)
+  --burst N              frames a client may send at once before --rate applies (default 60)
+  --ping-interval S      ping a client silent for S seconds, 0 never (default 30)
+  --ping-timeout S       drop a pinged client that does not answer in S seconds (default 20)
+  --hello-timeout S      close a connection that says no hello in S seconds (default 10)
   --log-level LEVEL      ${LOG_LEVELS.join(", ")} (default info)
   -h, --help             show this help
 `;
@@ -49,6 +64,13 @@ export async function serveCommand(args: string[]): Promise<number> {
       "rooms",
       "retain-days",
       "retain-messages",
+      "max-connections",
+      "max-connections-per-ip",
+      "rate",
+      "burst",
+      "ping-interval",
+      "ping-timeout",
+      "hello-timeout",
       "log-level",
     ],
     alias: { h: "help" },
@@ -82,6 +104,20 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (rooms !== undefined) {
     options.rooms = rooms.split(",").map((room) => roomOption("rooms", room.trim()));
   }
+  const maxConnections = integerOption("serve", parsed, "max-connections", 1);
+  if (maxConnections !== undefined) options.maxConnections = maxConnections;
+  const perIp = integerOption("serve", parsed, "max-connections-per-ip", 1);
+  if (perIp !== undefined) options.maxConnectionsPerIp = perIp;
+  const rate = integerOption("serve", parsed, "rate", 0);
+  if (rate !== undefined) options.rate = rate;
+  const burst = integerOption("serve", parsed, "burst", 1);
+  if (burst !== undefined) options.burst = burst;
+  const pingInterval = secondsOption("serve", parsed, "ping-interval", true);
+  if (pingInterval !== undefined) options.pingIntervalMs = pingInterval;
+  const pingTimeout = secondsOption("serve", parsed, "ping-timeout", false);
+  if (pingTimeout !== undefined) options.pingTimeoutMs = pingTimeout;
+  const helloTimeout = secondsOption("serve", parsed, "hello-timeout", false);
+  if (helloTimeout !== undefined) options.helloTimeoutMs = helloTimeout;
   options.db = stringOption(parsed, "db") ?? defaultDatabasePath();
   if (options.db !== ":memory:") await ensureParentDirectory(options.db);
 

@@ -54,6 +54,12 @@ export interface ConnectOptions {
   history?: number;
   /** Aborts connecting and joining. */
   signal?: AbortSignal;
+  /**
+   * After this many milliseconds without hearing from the server, ping it; after as many again
+   * with no answer, take it for dead and close the connection. 0 turns this off.
+   * @default {30000}
+   */
+  keepAliveMs?: number;
 }
 
 /** Options for {@linkcode ChatClient.send}. */
@@ -106,17 +112,23 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
   #rooms = new Set<string>();
   #open = true;
   #done: Promise<void>;
+  #lastHeard = performance.now();
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
     conn: Deno.TcpConn,
     outbox: Outbox,
     lines: AsyncGenerator<Uint8Array>,
     welcome: WelcomeFrame,
+    keepAliveMs: number,
   ) {
     this.#conn = conn;
     this.#outbox = outbox;
     this.welcome = welcome;
     this.#name = welcome.name;
+    if (keepAliveMs > 0) {
+      this.#keepAlive = setInterval(() => this.#checkServer(keepAliveMs), keepAliveMs / 2);
+    }
     this.#done = this.#readLoop(lines);
   }
 
@@ -150,7 +162,7 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
         const result = decodeServerFrame(next.value);
         if (!result.ok) continue;
         if (result.frame.type === "welcome") {
-          return new ChatClient(conn, outbox, lines, result.frame);
+          return new ChatClient(conn, outbox, lines, result.frame, options.keepAliveMs ?? 30_000);
         }
         if (result.frame.type === "error") throw new ChatError(result.frame);
       }
@@ -323,6 +335,18 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
     return this.#frames[Symbol.asyncIterator]();
   }
 
+  /** Pings a server that has been quiet; closes the connection to one that stays quiet. */
+  #checkServer(keepAliveMs: number): void {
+    const quiet = performance.now() - this.#lastHeard;
+    if (quiet > 2 * keepAliveMs) {
+      this.close();
+    } else if (quiet > keepAliveMs) {
+      this.ping().catch(() => {
+        // Answered by the connection closing: nothing to do.
+      });
+    }
+  }
+
   /** Writes a frame that carries text, if it fits the server's limit. */
   #writeSized(frame: ClientFrame): void {
     const bytes = encodeFrame(frame);
@@ -347,9 +371,16 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
     let failure: unknown;
     try {
       for await (const line of lines) {
+        this.#lastHeard = performance.now();
         const result = decodeServerFrame(line);
         if (!result.ok) continue;
         const frame = result.frame;
+        if (frame.type === "ping") {
+          this.#write(
+            encodeFrame(frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id }),
+          );
+          continue;
+        }
         const pong = frame.type === "pong" && typeof frame.id === "number" &&
           this.#pings.get(frame.id);
         if (pong) {
@@ -366,6 +397,7 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
       if (!isDisconnect(error)) failure = error;
     }
     this.#open = false;
+    clearInterval(this.#keepAlive);
     await this.#outbox.flushed();
     closeQuietly(this.#conn);
     this.#frames.close(failure);

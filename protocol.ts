@@ -148,7 +148,9 @@ export interface NickFrame {
   name: string;
 }
 
-/** Asks for a `pong` carrying the same `id`. Allowed before `hello`. */
+/** Asks for a `pong` carrying the same `id`. Either side may send it: a client to measure the
+ * round trip or to check the server is there, a server to check an idle client is. A client's
+ * ping is allowed before `hello`. */
 export interface PingFrame {
   /** Always `"ping"`. */
   type: "ping";
@@ -175,6 +177,7 @@ export type ClientFrame =
   | HistoryRequestFrame
   | NickFrame
   | PingFrame
+  | PongFrame
   | QuitFrame;
 
 // Server to client.
@@ -341,7 +344,7 @@ export interface TopicFrame {
   ts: string;
 }
 
-/** Answers a `ping`. */
+/** Answers a `ping`, from either side. */
 export interface PongFrame {
   /** Always `"pong"`. */
   type: "pong";
@@ -368,7 +371,11 @@ export type ErrorCode =
   | "too_many_rooms"
   | "no_such_user"
   | "store_failed"
+  | "rate_limited"
   | "server_full"
+  | "too_many_connections"
+  | "hello_timeout"
+  | "timeout"
   | "frame_too_large"
   | "slow_consumer"
   | "server_shutdown";
@@ -396,6 +403,7 @@ export type ServerFrame =
   | UsersFrame
   | RoomsFrame
   | TopicFrame
+  | PingFrame
   | PongFrame
   | ErrorFrame;
 
@@ -571,6 +579,7 @@ const clientSchemas: Schemas<ClientFrame> = {
   history: { room: "string", before: "count?", limit: "count?" },
   nick: { name: "string" },
   ping: { id: "scalar?" },
+  pong: { id: "scalar?" },
   quit: {},
 };
 
@@ -600,6 +609,7 @@ const serverSchemas: Schemas<ServerFrame> = {
   users: { room: "string?", users: "strings" },
   rooms: { rooms: "rooms" },
   topic: { room: "string", topic: "string", by: "string", ts: "string" },
+  ping: { id: "scalar?" },
   pong: { id: "scalar?" },
   error: { code: "string", message: "string" },
 };

@@ -19,6 +19,7 @@ import { closeQuietly, isDisconnect } from "./_disconnect.ts";
 import { drain, FrameTooLargeError, Outbox, readLines } from "./_framing.ts";
 import { type Logger, type LogLevel, makeLogger } from "./_log.ts";
 import { SqliteStore, type Store } from "./_store.ts";
+import { TokenBucket } from "./_rate.ts";
 import {
   decodeClientFrame,
   DEFAULT_MAX_FRAME_BYTES,
@@ -28,6 +29,7 @@ import {
   type ErrorCode,
   type LeaveReason,
   roomProblem,
+  type ServerFrame,
 } from "./protocol.ts";
 
 export type { LogLevel } from "./_log.ts";
@@ -85,6 +87,42 @@ export interface ServerOptions {
   /** Keep at most this many stored messages per room. */
   retainMessages?: number;
   /**
+   * How many connections may be open at once; one more gets `too_many_connections`.
+   * @default {10000}
+   */
+  maxConnections?: number;
+  /**
+   * How many connections one IP address may have open at once.
+   * @default {100}
+   */
+  maxConnectionsPerIp?: number;
+  /**
+   * Frames a client may send per second, on average; 0 for no limit. Past it, frames are
+   * refused with `rate_limited`, and a client that keeps on is disconnected.
+   * @default {20}
+   */
+  rate?: number;
+  /**
+   * Frames a client may send at once before the rate applies.
+   * @default {60}
+   */
+  burst?: number;
+  /**
+   * A client silent this long (ms) is sent a `ping`; 0 never pings.
+   * @default {30000}
+   */
+  pingIntervalMs?: number;
+  /**
+   * How long (ms) a pinged client has to answer before it is dropped with `timeout`.
+   * @default {20000}
+   */
+  pingTimeoutMs?: number;
+  /**
+   * How long (ms) a new connection has to say `hello` before it is closed (`hello_timeout`).
+   * @default {10000}
+   */
+  helloTimeoutMs?: number;
+  /**
    * Which log lines go to stderr.
    * @default {"warn"}
    */
@@ -94,9 +132,20 @@ export interface ServerOptions {
 /** How long a connection that is being closed may take to receive its last frames. */
 const LINGER_MS = 2000;
 
+/** Consecutive refused frames after which a flooding client is disconnected. */
+const FLOOD_STRIKES = 100;
+
 /** One connection: its socket, its queue of bytes to write, and its member of the chat. */
 class Session {
   closing = false;
+  /** When the peer was last heard from, or connected (performance.now() milliseconds). */
+  lastHeard: number;
+  readonly connectedAt: number;
+  /** When a ping was sent that is not answered yet. */
+  pingSentAt: number | undefined;
+  /** Frames refused in a row for flooding. */
+  strikes = 0;
+  readonly bucket: TokenBucket | undefined;
   lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** Settles once the last frames are written and the write side is shut, or given up on. */
   goodbye: Promise<void> | undefined;
@@ -105,9 +154,13 @@ class Session {
 
   constructor(
     readonly conn: Deno.TcpConn,
+    readonly ip: string,
     maxQueueBytes: number,
+    bucket: TokenBucket | undefined,
     end: (session: Session, reason: LeaveReason, message?: string) => void,
   ) {
+    this.connectedAt = this.lastHeard = performance.now();
+    this.bucket = bucket;
     this.outbox = new Outbox(conn, maxQueueBytes);
     this.member = new Member(
       formatAddr(conn.remoteAddr),
@@ -133,7 +186,17 @@ export class ChatServer implements AsyncDisposable {
   #chat: Chat;
   #maxFrameBytes: number;
   #maxQueueBytes: number;
+  #maxConnections: number;
+  #maxConnectionsPerIp: number;
+  #rate: number;
+  #burst: number;
+  #pingIntervalMs: number;
+  #pingTimeoutMs: number;
+  #helloTimeoutMs: number;
+  #sweepTimer: ReturnType<typeof setInterval>;
   #sessions = new Set<Session>();
+  /** Open connections by peer IP address. */
+  #perIp = new Map<string, number>();
   #handlers = new Set<Promise<void>>();
   #shuttingDown = false;
 
@@ -150,10 +213,30 @@ export class ChatServer implements AsyncDisposable {
     this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.#maxQueueBytes = options.maxQueueBytes ?? 1024 * 1024;
     const history = options.history ?? 50;
+    this.#maxConnections = options.maxConnections ?? 10_000;
+    this.#maxConnectionsPerIp = options.maxConnectionsPerIp ?? 100;
+    this.#rate = options.rate ?? 20;
+    this.#burst = options.burst ?? 60;
+    this.#pingIntervalMs = options.pingIntervalMs ?? 30_000;
+    this.#pingTimeoutMs = options.pingTimeoutMs ?? 20_000;
+    this.#helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
     requirePositive("maxUsers", maxUsers);
     requirePositive("maxFrameBytes", this.#maxFrameBytes);
     requirePositive("maxQueueBytes", this.#maxQueueBytes);
-    requirePositive("history", history + 1);
+    requirePositive("maxConnections", this.#maxConnections);
+    requirePositive("maxConnectionsPerIp", this.#maxConnectionsPerIp);
+    requirePositive("pingTimeoutMs", this.#pingTimeoutMs);
+    requirePositive("helloTimeoutMs", this.#helloTimeoutMs);
+    for (
+      const [name, value] of [
+        ["history", history],
+        ["rate", this.#rate],
+        ["burst", this.#burst],
+        ["pingIntervalMs", this.#pingIntervalMs],
+      ] as const
+    ) {
+      if (!(value >= 0)) throw new RangeError(`Option "${name}" must be 0 or more: got ${value}`);
+    }
     const defaultRoom = options.defaultRoom ?? DEFAULT_ROOM;
     for (const room of [defaultRoom, ...options.rooms ?? []]) {
       const problem = roomProblem(room);
@@ -185,6 +268,9 @@ export class ChatServer implements AsyncDisposable {
       retention,
     });
     this.addr = this.#listener.addr;
+    const timeouts = [this.#pingTimeoutMs, this.#helloTimeoutMs];
+    if (this.#pingIntervalMs > 0) timeouts.push(this.#pingIntervalMs);
+    this.#sweepTimer = setInterval(() => this.#sweep(), Math.max(20, Math.min(...timeouts) / 4));
     this.finished = this.#acceptLoop();
   }
 
@@ -203,6 +289,7 @@ export class ChatServer implements AsyncDisposable {
       this.#shuttingDown = true;
       this.#log("info", `shutting down, ${this.#sessions.size} connection(s) open`);
       closeQuietly(this.#listener);
+      clearInterval(this.#sweepTimer);
       this.#chat.close();
       for (const session of this.#sessions) {
         this.#end(session, "server_shutdown", "The server is shutting down");
@@ -234,15 +321,33 @@ export class ChatServer implements AsyncDisposable {
   #accept(conn: Deno.TcpConn): void {
     if (this.#shuttingDown) return closeQuietly(conn);
     conn.setNoDelay(true);
+    const ip = conn.remoteAddr.hostname;
     const session = new Session(
       conn,
+      ip,
       this.#maxQueueBytes,
+      this.#rate > 0 ? new TokenBucket(this.#rate, this.#burst, performance.now()) : undefined,
       (session, reason, message) => this.#end(session, reason, message),
     );
     this.#sessions.add(session);
+    const fromIp = (this.#perIp.get(ip) ?? 0) + 1;
+    this.#perIp.set(ip, fromIp);
     this.#log("info", `${session.member.label} connected`);
     const handler = this.#serve(session).finally(() => this.#handlers.delete(handler));
     this.#handlers.add(handler);
+    if (this.#sessions.size > this.#maxConnections) {
+      this.#end(
+        session,
+        "too_many_connections",
+        `The server has its maximum of ${this.#maxConnections} connections; try again later`,
+      );
+    } else if (fromIp > this.#maxConnectionsPerIp) {
+      this.#end(
+        session,
+        "too_many_connections",
+        `Your address has its maximum of ${this.#maxConnectionsPerIp} connections open`,
+      );
+    }
   }
 
   /** The reading loop of one connection. */
@@ -250,16 +355,7 @@ export class ChatServer implements AsyncDisposable {
     try {
       for await (const line of readLines(session.conn, this.#maxFrameBytes)) {
         // A closing session lingers so its last frames arrive; what it sends meanwhile is dropped.
-        if (session.closing) continue;
-        const result = decodeClientFrame(line);
-        if (result.ok) {
-          this.#chat.receive(session.member, result.frame);
-        } else {
-          this.#log("info", `${session.member.label} sent a bad frame: ${result.code}`);
-          session.outbox.push(
-            encodeFrame({ type: "error", code: result.code, message: result.message }),
-          );
-        }
+        if (!session.closing) this.#receive(session, line);
       }
     } catch (error) {
       if (error instanceof FrameTooLargeError) {
@@ -275,7 +371,69 @@ export class ChatServer implements AsyncDisposable {
     clearTimeout(session.lingerTimer);
     closeQuietly(session.conn);
     this.#sessions.delete(session);
+    const fromIp = this.#perIp.get(session.ip)! - 1;
+    if (fromIp === 0) this.#perIp.delete(session.ip);
+    else this.#perIp.set(session.ip, fromIp);
     this.#log("info", `${session.member.label} closed`);
+  }
+
+  /** Handles one line: liveness and flood control here, the rest in the chat. */
+  #receive(session: Session, line: Uint8Array): void {
+    const now = performance.now();
+    session.lastHeard = now;
+    session.pingSentAt = undefined;
+    const result = decodeClientFrame(line);
+    if (!result.ok) {
+      this.#log("info", `${session.member.label} sent a bad frame: ${result.code}`);
+      return this.#send(session, { type: "error", code: result.code, message: result.message });
+    }
+    const frame = result.frame;
+    if (frame.type === "pong") return;
+    if (session.bucket && frame.type !== "quit" && !session.bucket.take(now)) {
+      if (++session.strikes >= FLOOD_STRIKES) {
+        return this.#end(session, "rate_limited", "Too many frames for too long; disconnecting");
+      }
+      return this.#send(session, {
+        type: "error",
+        code: "rate_limited",
+        message: `Slow down: at most ${this.#rate} frames a second; this one was dropped`,
+      });
+    }
+    session.strikes = 0;
+    if (frame.type === "ping") {
+      return this.#send(
+        session,
+        frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id },
+      );
+    }
+    this.#chat.receive(session.member, frame);
+  }
+
+  #send(session: Session, frame: ServerFrame): void {
+    if (!session.outbox.push(encodeFrame(frame))) {
+      this.#end(session, "slow_consumer", "You fell too far behind; closing the connection");
+    }
+  }
+
+  /** Pings idle connections, drops those that do not answer, closes those that never said
+   * `hello`. One timer for all connections. */
+  #sweep(): void {
+    const now = performance.now();
+    for (const session of this.#sessions) {
+      if (session.closing) continue;
+      if (session.member.name === undefined) {
+        if (now - session.connectedAt > this.#helloTimeoutMs) {
+          this.#end(session, "hello_timeout", 'No "hello" in time; closing the connection');
+        }
+      } else if (session.pingSentAt !== undefined) {
+        if (now - session.pingSentAt > this.#pingTimeoutMs) {
+          this.#end(session, "timeout", "No answer to ping; closing the connection");
+        }
+      } else if (this.#pingIntervalMs > 0 && now - session.lastHeard > this.#pingIntervalMs) {
+        session.pingSentAt = now;
+        this.#send(session, { type: "ping", id: Math.floor(now) });
+      }
+    }
   }
 
   /**
@@ -290,7 +448,7 @@ export class ChatServer implements AsyncDisposable {
     if (!this.#shuttingDown) this.#chat.leave(session.member, reason);
     if (message !== undefined) {
       if (reason === "slow_consumer") session.outbox.clear();
-      session.outbox.push(encodeFrame({ type: "error", code: reason as ErrorCode, message }));
+      session.outbox.push(encodeFrame({ type: "error", code: reason as ErrorCode, message }), true);
     }
     session.lingerTimer = setTimeout(() => closeQuietly(session.conn), LINGER_MS);
     session.goodbye = session.outbox.flushed().then(() => session.conn.closeWrite()).catch(

@@ -42,7 +42,7 @@ Deno.test("history survives a restart: the last 50 in order, then paging back to
   const db = `${dir.path}/parley.db`;
   const sent: StoredMessage[] = [];
   {
-    await using server = startServer({ db });
+    await using server = startServer({ db, rate: 0 });
     await using alice = await join(server, "alice");
     await using bob = await join(server, "bob");
     await sendMany(alice, 200);
@@ -66,7 +66,7 @@ Deno.test("history survives a restart: the last 50 in order, then paging back to
 });
 
 Deno.test("joining while others send: every message exactly once, across history and live", async () => {
-  await using server = startServer({ history: 200 });
+  await using server = startServer({ history: 200, rate: 0 });
   const senders = await Promise.all([1, 2, 3].map((n) => join(server, `sender${n}`)));
   const perSender = 300;
   const sending = Promise.all(senders.map(async (client, n) => {
@@ -211,6 +211,8 @@ Deno.test({
         "--db",
         db,
         "--port",
+        "0",
+        "--rate",
         "0",
         "--log-level",
         "silent",

@@ -27,7 +27,7 @@ async function collect<T extends ServerFrame["type"]>(
 }
 
 Deno.test("20 rooms of 10: no message leaves its room; members of two rooms get both", async () => {
-  await using server = startServer();
+  await using server = startServer({ maxConnectionsPerIp: 300 });
   const rooms = Array.from({ length: 20 }, (_, r) => `room${r}`);
   const members: ChatClient[][] = [];
   for (const [r, room] of rooms.entries()) {

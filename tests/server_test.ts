@@ -249,7 +249,7 @@ Deno.test("shutdown tells every client server_shutdown and closes", async () => 
 });
 
 Deno.test("a client that stops reading is dropped as a slow consumer; the others get everything", async () => {
-  await using server = startServer({ maxQueueBytes: 1024 * 1024 });
+  await using server = startServer({ maxQueueBytes: 1024 * 1024, rate: 0 });
   await using alice = await join(server, "alice");
   await using bob = await join(server, "bob");
   await using sleeper = await RawPeer.connect(server);
