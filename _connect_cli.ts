@@ -18,6 +18,8 @@ notices on stderr; it exits once stdin has ended and everything is sent, or the 
 
 Options:
   --name NAME         the name to join under (default: your login name)
+  --room ROOM         pipe mode: talk in ROOM instead of the server's default room
+  --no-history        replay no earlier messages on entering a room
   --json              pipe mode: print every frame received as one JSON object per line
   --no-color          no colours (also when the NO_COLOR environment variable is set)
   --bell WHEN         ring the terminal bell: off, mention (default), all
@@ -33,10 +35,10 @@ const BELL_MODES: readonly BellMode[] = ["off", "mention", "all"];
 /** Runs `parley connect` with `args`; resolves with the exit code. */
 export async function connectCommand(args: string[]): Promise<number> {
   const parsed = parseCommandArgs("connect", args, {
-    boolean: ["help", "json", "color", "reconnect"],
-    string: ["name", "bell"],
-    negatable: ["color", "reconnect"],
-    default: { color: true, reconnect: true },
+    boolean: ["help", "json", "color", "reconnect", "history"],
+    string: ["name", "bell", "room"],
+    negatable: ["color", "reconnect", "history"],
+    default: { color: true, reconnect: true, history: true },
     alias: { h: "help" },
   });
   if (parsed.help) {
@@ -55,7 +57,9 @@ export async function connectCommand(args: string[]): Promise<number> {
     throw new UsageError(`connect: --bell takes off, mention or all, not "${bell}"`);
   }
   const interactive = Deno.stdin.isTerminal() && parsed.json !== true;
-  const connect = (name: string) => ChatClient.connect({ ...addr, name });
+  const noHistory = parsed.history === false;
+  const connect = (name: string) =>
+    ChatClient.connect({ ...addr, name, ...(noHistory ? { history: 0 } : {}) });
 
   let name = stringOption(parsed, "name") ?? loginName();
   let client: ChatClient | undefined;
@@ -76,12 +80,20 @@ export async function connectCommand(args: string[]): Promise<number> {
       return EXIT_FAILURE;
     }
   }
-  if (!interactive) return await runPipe(client, { json: parsed.json === true });
+  if (!interactive) {
+    const room = stringOption(parsed, "room")?.replace(/^#/, "");
+    return await runPipe(client, {
+      json: parsed.json === true,
+      ...(room === undefined ? {} : { room }),
+      noHistory,
+    });
+  }
   return await runTerminal(client, {
     color: parsed.color === true && !Deno.env.get("NO_COLOR"),
     bell: bell as BellMode,
     reconnect: parsed.reconnect === true,
     connect,
+    noHistory,
   });
 }
 

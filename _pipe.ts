@@ -3,13 +3,17 @@
 import { EXIT_FAILURE, EXIT_OK } from "./_args.ts";
 import { TextLineStream } from "./_std.ts";
 import type { ChatClient } from "./client.ts";
-import type { ServerFrame } from "./protocol.ts";
+import { foldName, type ServerFrame } from "./protocol.ts";
 import { formatFrame } from "./_format.ts";
 
 /** How pipe mode prints. */
 export interface PipeOptions {
   /** Print every frame as a JSON line instead of `<name> text`. */
   json: boolean;
+  /** Talk in this room, rather than the server's default room. */
+  room?: string;
+  /** Replay no earlier messages on entering the room. */
+  noHistory: boolean;
 }
 
 /**
@@ -19,6 +23,15 @@ export interface PipeOptions {
 export async function runPipe(client: ChatClient, options: PipeOptions): Promise<number> {
   const print = options.json ? printJson : printText;
   print(client.welcome);
+  const room = options.room ?? client.welcome.room;
+  if (options.room !== undefined) {
+    const refusal = await enter(client, options.room, options.noHistory, print);
+    if (refusal !== undefined) {
+      console.error(`parley: cannot enter room "${options.room}": ${refusal}`);
+      await client.quit();
+      return EXIT_FAILURE;
+    }
+  }
   const lines = Deno.stdin.readable
     .pipeThrough(new TextDecoderStream())
     .pipeThrough(limitLineLength(client.welcome.maxFrameBytes))
@@ -31,7 +44,7 @@ export async function runPipe(client: ChatClient, options: PipeOptions): Promise
   let exitCode = EXIT_OK;
   try {
     for (let next = await lines.read(); !next.done; next = await lines.read()) {
-      if (next.value.trim() !== "") client.send(next.value);
+      if (next.value.trim() !== "") client.send(next.value, { room });
     }
   } catch (error) {
     console.error(`parley: ${(error as Error).message}`);
@@ -41,6 +54,23 @@ export async function runPipe(client: ChatClient, options: PipeOptions): Promise
   await client.quit();
   await printing;
   return exitCode;
+}
+
+/** Joins `room` and leaves the default room; returns why not, if the server refused. */
+async function enter(
+  client: ChatClient,
+  room: string,
+  noHistory: boolean,
+  print: (frame: ServerFrame) => void,
+): Promise<string | undefined> {
+  client.join(room, noHistory ? { history: 0 } : {});
+  for await (const frame of client) {
+    print(frame);
+    if (frame.type === "error") return frame.message;
+    if (frame.type === "entered" && foldName(frame.room) === foldName(room)) break;
+  }
+  if (foldName(room) !== foldName(client.welcome.room)) client.part(client.welcome.room);
+  return undefined;
 }
 
 function printJson(frame: ServerFrame): void {

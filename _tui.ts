@@ -8,7 +8,8 @@ import { type Key, KeyDecoder } from "./_keys.ts";
 import { LineEditor } from "./_line_editor.ts";
 import { onTerminationSignals } from "./_signals.ts";
 import { type ChatClient, ChatError } from "./client.ts";
-import type { MessageFrame, ServerFrame } from "./protocol.ts";
+import { foldName, type MessageFrame, type PrivateFrame, type ServerFrame } from "./protocol.ts";
+import { type Command, HELP, parseCommand } from "./_commands.ts";
 
 /** When the bell rings: never, for messages that name you, or for every message. */
 export type BellMode = "off" | "mention" | "all";
@@ -22,19 +23,9 @@ export interface TerminalOptions {
   reconnect: boolean;
   /** Connects and joins under `name`; used again to reconnect. */
   connect(name: string): Promise<ChatClient>;
+  /** Replay no history on entering a room. */
+  noHistory: boolean;
 }
-
-const HELP = `Commands:
-/help           this help
-/who            who is here
-/me ACTION      send an action: "* you ACTION"
-/nick NAME      change your name
-/ping           measure the round trip to the server
-/quit           leave (also Ctrl-C, or Ctrl-D on an empty line)
-//text          send a line that starts with "/"
-Keys: Left/Right, Home/End (Ctrl-A/Ctrl-E), Backspace/Delete, Ctrl-W deletes a word,
-Ctrl-U to the start, Ctrl-K to the end, Up/Down for sent lines, Ctrl-L redraws,
-Alt+Enter starts a new line; a multi-line paste is sent as one message.`;
 
 const encoder = new TextEncoder();
 /** Bracketed paste on and off: the terminal marks pasted text so it arrives as one paste. */
@@ -64,11 +55,19 @@ class TerminalChat {
   #done = Promise.withResolvers<number>();
   #escapeTimer: ReturnType<typeof setTimeout> | undefined;
   #name: string;
+  /** Where plain lines go. */
+  #room: string | undefined;
+  /** The rooms this user is in, by folded name, with their topics and the newest and oldest
+   * message ids seen: after a reconnect, a room's replay shows only what is newer. */
+  #rooms = new Map<string, { name: string; topic: string; newest: number; oldest: number }>();
+  /** Rooms with a /history request under way: their next `history` frame is shown whole. */
+  #paging = new Set<string>();
 
   constructor(client: ChatClient, options: TerminalOptions) {
     this.#client = client;
     this.#options = options;
     this.#name = client.name;
+    this.#room = client.welcome.room;
   }
 
   async run(): Promise<number> {
@@ -178,6 +177,8 @@ class TerminalChat {
       case "tab":
       case "escape":
       case "pageUp":
+        if (this.#client) this.#execute(this.#client, { type: "history" });
+        return;
       case "pageDown":
       case "unknown":
         return;
@@ -206,45 +207,96 @@ class TerminalChat {
 
   /** Runs a command, or sends a message. */
   #run(client: ChatClient, line: string): void {
-    if (!line.startsWith("/") || line.startsWith("//")) {
-      const text = line.startsWith("//") ? line.slice(1) : line;
-      client.send(text);
-      return this.#echo(text, false);
-    }
-    const [command = "", ...words] = line.slice(1).split(/[ \t]+/);
-    const rest = line.slice(1 + command.length).trim();
-    switch (command.toLowerCase()) {
-      case "help":
-        return this.#notice(HELP);
-      case "quit":
-      case "exit":
-        return this.#quit(EXIT_OK);
+    this.#execute(client, parseCommand(line));
+  }
+
+  #execute(client: ChatClient, command: Command): void {
+    const room = this.#room;
+    const here = (what: string) => {
+      if (room === undefined) this.#notice(`You are in no room: /join one to ${what}`);
+      return room;
+    };
+    switch (command.type) {
+      case "say":
+      case "me": {
+        const target = here("talk");
+        if (target === undefined) return;
+        client.send(command.text, { room: target, action: command.type === "me" });
+        return this.#echo(command.text, target, command.type === "me");
+      }
+      case "msg": {
+        client.msg(command.to, command.text);
+        const echo: PrivateFrame = {
+          type: "private",
+          from: this.#name,
+          to: command.to,
+          text: command.text,
+          ts: new Date().toISOString(),
+        };
+        return this.#print(formatFrame(echo, this.#format())!.text);
+      }
+      case "join": {
+        const known = this.#rooms.get(foldName(command.room));
+        if (known === undefined) {
+          client.join(command.room, this.#options.noHistory ? { history: 0 } : {});
+          return;
+        }
+        this.#room = known.name;
+        return this.#notice(`Now talking in #${known.name}`);
+      }
+      case "part": {
+        const target = command.room ?? here("leave");
+        if (target !== undefined) client.part(target);
+        return;
+      }
+      case "rooms":
+        return client.listRooms();
       case "who":
-        return client.who();
-      case "me":
-        if (rest === "") return this.#notice("Usage: /me ACTION");
-        client.send(rest, { action: true });
-        return this.#echo(rest, true);
+        if (command.everyone) return client.who();
+        if (command.room !== undefined) return client.who(command.room);
+        return room === undefined ? client.who() : client.who(room);
+      case "topic": {
+        const target = here("see a topic");
+        if (target === undefined) return;
+        if (command.topic !== undefined) return client.setTopic(target, command.topic);
+        const topic = this.#rooms.get(foldName(target))?.topic;
+        return this.#notice(topic ? `Topic of #${target}: ${topic}` : `#${target} has no topic`);
+      }
+      case "history": {
+        const target = here("page back");
+        if (target === undefined) return;
+        const known = this.#rooms.get(foldName(target));
+        const options: { before?: number; limit?: number } = {};
+        if (known && known.oldest > 0) options.before = known.oldest;
+        if (command.count !== undefined) options.limit = command.count;
+        this.#paging.add(foldName(target));
+        return client.history(target, options);
+      }
       case "nick":
-        if (words.length !== 1 || words[0] === "") return this.#notice("Usage: /nick NAME");
-        return client.rename(words[0]!);
+        return client.rename(command.name);
       case "ping":
         client.ping().then(
           (ms) => this.#notice(`Round trip to the server: ${ms.toFixed(1)} ms`),
           () => this.#notice("No answer: the connection closed"),
         );
         return;
+      case "help":
+        return this.#notice(HELP);
+      case "quit":
+        return this.#quit(EXIT_OK);
+      case "invalid":
+        return this.#notice(command.message);
       default:
-        return this.#notice(`Unknown command "/${command}"; /help lists them`);
+        command satisfies never;
     }
   }
 
   /** Shows what this user sent: the server sends no copy back. */
-  #echo(text: string, action: boolean): void {
+  #echo(text: string, room: string, action: boolean): void {
     const frame: MessageFrame = {
       type: "message",
       id: 0,
-      room: "",
+      room,
       from: this.#name,
       text,
       ts: new Date().toISOString(),
@@ -259,9 +311,9 @@ class TerminalChat {
     let farewell: string | undefined;
     try {
       for await (const frame of client) {
-        if (frame.type === "renamed" && frame.from === this.#name) this.#name = frame.to;
         if (frame.type === "error" && frame.code === "server_shutdown") farewell = frame.message;
-        this.#show(frame);
+        const shown = this.#track(frame);
+        if (shown) this.#show(shown);
       }
     } catch (error) {
       farewell = (error as Error).message;
@@ -288,6 +340,10 @@ class TerminalChat {
         if (this.#quitting) return client.close();
         this.#client = client;
         this.#notice(`Reconnected as ${client.name}.`);
+        // Back into the rooms it was in; each replay shows only what was missed.
+        for (const room of this.#rooms.values()) {
+          if (foldName(room.name) !== foldName(client.welcome.room)) client.join(room.name);
+        }
         this.#listen(client);
         return;
       } catch (error) {
@@ -310,6 +366,66 @@ class TerminalChat {
     });
   }
 
+  /**
+   * Keeps the client's picture of its rooms up to date from `frame`; returns what of it to
+   * show: a replay after a reconnect loses what was seen already.
+   */
+  #track(frame: ServerFrame): ServerFrame | undefined {
+    switch (frame.type) {
+      case "renamed":
+        if (frame.from === this.#name) this.#name = frame.to;
+        break;
+      case "entered": {
+        const key = foldName(frame.room);
+        const known = this.#rooms.get(key);
+        this.#rooms.set(key, {
+          name: frame.room,
+          topic: frame.topic ?? "",
+          newest: known?.newest ?? 0,
+          oldest: known?.oldest ?? 0,
+        });
+        // A room entered again after a reconnect does not take the focus from the current one.
+        if (known === undefined || this.#room === undefined) this.#room = frame.room;
+        break;
+      }
+      case "left":
+        if (frame.name === this.#name) {
+          this.#rooms.delete(foldName(frame.room));
+          if (this.#room !== undefined && foldName(this.#room) === foldName(frame.room)) {
+            this.#room = this.#rooms.values().next().value?.name;
+          }
+        }
+        break;
+      case "topic": {
+        const known = this.#rooms.get(foldName(frame.room));
+        if (known) known.topic = frame.topic;
+        break;
+      }
+      case "message":
+        this.#saw(frame.room, frame.id);
+        break;
+      case "history": {
+        const key = foldName(frame.room);
+        const known = this.#rooms.get(key);
+        const paging = this.#paging.delete(key);
+        const messages = paging || known === undefined
+          ? frame.messages
+          : frame.messages.filter((message) => message.id > known.newest);
+        for (const message of messages) this.#saw(frame.room, message.id);
+        if (!paging && messages.length === 0 && frame.messages.length > 0) return undefined;
+        return { ...frame, messages };
+      }
+    }
+    return frame;
+  }
+
+  #saw(room: string, id: number): void {
+    const known = this.#rooms.get(foldName(room));
+    if (known === undefined) return;
+    known.newest = Math.max(known.newest, id);
+    known.oldest = known.oldest === 0 ? id : Math.min(known.oldest, id);
+  }
+
   #show(frame: ServerFrame): void {
     const formatted = formatFrame(frame, this.#format());
     if (formatted === undefined) return;
@@ -324,7 +440,12 @@ class TerminalChat {
   }
 
   #format(): FormatOptions {
-    return { color: this.#options.color, time: true, me: this.#name };
+    return {
+      color: this.#options.color,
+      time: true,
+      me: this.#name,
+      showRoom: this.#rooms.size > 1,
+    };
   }
 
   /** Prints `text` (if any) above the input line, then draws the input line again. */
@@ -341,7 +462,11 @@ class TerminalChat {
   }
 
   #drawInput(): string {
-    const prompt = this.#client === undefined ? "(offline) > " : `${this.#name}> `;
+    const prompt = this.#client === undefined
+      ? "(offline) > "
+      : this.#rooms.size > 1 && this.#room !== undefined
+      ? `${this.#name} #${this.#room}> `
+      : `${this.#name}> `;
     const layout = this.#editor.render(prompt, columns());
     const below = layout.rows.length - 1 - layout.cursorRow;
     this.#cursorRow = layout.cursorRow;

@@ -553,3 +553,85 @@ Deno.test({
     assertEquals([message.from, message.text], ["alice2", "hi"]);
   },
 });
+
+Deno.test({
+  name: "tui: rooms, private messages, topics and paging back through history",
+  ignore,
+  async fn() {
+    await using server = startServer({ rate: 0 });
+    await using term = await openTerminal({ rows: 40 });
+    await using bob = await join(server, "bob");
+    for (let i = 1; i <= 60; i++) bob.send(`old ${i}`);
+    await bob.ping();
+    await using carol = await join(server, "carol");
+    carol.join("rust", { history: 0 });
+    await nextFrame(carol, "entered", (frame) => frame.room === "rust");
+    await startClient(term, server, ["--name", "alice"]);
+    // The replay: the last 50 of the lobby, the oldest of them first.
+    await term.waitFor(/<bob> old 11$/m, 5000, { history: true });
+    assert(!/<bob> old 10$/m.test(await term.capture({ history: true })), "only the last 50");
+    await term.run("/history 10");
+    await term.waitFor(/<bob> old 1$/m, 5000, { history: true });
+
+    await term.run("/join #rust");
+    await term.waitFor(inputRow("alice #rust> "));
+    await term.run("hello rustaceans");
+    const inRust = await nextFrame(carol, "message");
+    assertEquals([inRust.room, inRust.text], ["rust", "hello rustaceans"]);
+    carol.send("welcome!", { room: "rust" });
+    await term.waitFor(above(/^\d\d:\d\d #rust <carol> welcome!$/m, "alice #rust> "));
+
+    await term.run("/topic Ferris & friends");
+    assertEquals((await nextFrame(carol, "topic")).topic, "Ferris & friends");
+    await term.run("/topic");
+    await term.waitFor(/-- Topic of #rust: Ferris & friends$/m);
+
+    await term.run("/msg bob psst");
+    const whisper = await nextFrame(bob, "private");
+    assertEquals([whisper.from, whisper.text], ["alice", "psst"]);
+    await term.waitFor(/-> \*bob\* psst$/m);
+    bob.msg("alice", "hi back");
+    await term.waitFor(/\*bob\* hi back$/m);
+
+    await term.run("/part");
+    await term.waitFor(inputRow("alice> "));
+    assertEquals((await nextFrame(carol, "left")).name, "alice");
+    await term.run("back in the lobby");
+    const inLobby = await nextFrame(bob, "message", (frame) => frame.text === "back in the lobby");
+    assertEquals(inLobby.room, "lobby");
+  },
+});
+
+Deno.test({
+  name: "tui: after a reconnect, the replay shows only what was missed",
+  ignore,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "parley-tui-" });
+    try {
+      const db = `${dir}/chat.db`;
+      const first = startServer({ db });
+      const port = first.addr.port;
+      await using term = await openTerminal();
+      const bob = await join(first, "bob");
+      await startClient(term, first, ["--name", "alice"]);
+      bob.send("before the outage");
+      await term.waitFor(above(/<bob> before the outage$/m, "alice> "));
+      await bob.quit();
+      await first.shutdown();
+      await term.waitFor(/Lost the server/);
+      await using second = new ChatServer({ port, db, logLevel: "silent" });
+      {
+        await using carol = await join(second, "carol");
+        carol.send("while you were away");
+        await carol.ping();
+      }
+      await term.waitFor(/Reconnected as alice\./, 15_000);
+      await term.waitFor(above(/<carol> while you were away$/m, "alice> "), 10_000);
+      const screen = await term.capture({ history: true });
+      assertEquals(screen.match(/<bob> before the outage$/gm)?.length, 1, screen);
+      assertEquals(screen.match(/<carol> while you were away$/gm)?.length, 1, screen);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -1,0 +1,91 @@
+// What a line typed in the terminal client means: a message, or a slash command. Pure: the
+// terminal client carries the commands out.
+
+/** A line, understood. */
+export type Command =
+  | { type: "say"; text: string }
+  | { type: "me"; text: string }
+  | { type: "msg"; to: string; text: string }
+  | { type: "join"; room: string }
+  | { type: "part"; room?: string }
+  | { type: "rooms" }
+  | { type: "who"; room?: string; everyone?: boolean }
+  | { type: "topic"; topic?: string }
+  | { type: "history"; count?: number }
+  | { type: "nick"; name: string }
+  | { type: "ping" }
+  | { type: "help" }
+  | { type: "quit" }
+  | { type: "invalid"; message: string };
+
+/** The help text for the commands and keys. */
+export const HELP = `Commands (a room may be written with or without "#"):
+/join ROOM       enter a room and make it current: plain lines go there
+/part [ROOM]     leave a room (default: the current one)
+/rooms           list the rooms
+/who [ROOM|*]    who is in the current room, in ROOM, or (*) on the server
+/topic [TEXT]    show the current room's topic, or set it
+/msg NAME TEXT   a private message
+/history [N]     N earlier messages of the current room (also PageUp)
+/me ACTION       send an action: "* you ACTION"
+/nick NAME       change your name
+/ping            measure the round trip to the server
+/quit            leave (also Ctrl-C, or Ctrl-D on an empty line)
+//text           send a line that starts with "/"
+Keys: Left/Right, Home/End (Ctrl-A/Ctrl-E), Backspace/Delete, Ctrl-W deletes a word,
+Ctrl-U to the start, Ctrl-K to the end, Up/Down for sent lines, Ctrl-L redraws,
+Alt+Enter starts a new line; a multi-line paste is sent as one message.`;
+
+/** Reads one submitted line. */
+export function parseCommand(line: string): Command {
+  if (!line.startsWith("/")) return { type: "say", text: line };
+  if (line.startsWith("//")) return { type: "say", text: line.slice(1) };
+  const match = line.slice(1).match(/^(\S*)\s*([\s\S]*)$/)!;
+  const name = match[1]!.toLowerCase();
+  const rest = match[2]!.trim();
+  const words = rest === "" ? [] : rest.split(/\s+/);
+  const usage = (text: string): Command => ({ type: "invalid", message: `Usage: ${text}` });
+  switch (name) {
+    case "me":
+      return rest === "" ? usage("/me ACTION") : { type: "me", text: rest };
+    case "msg": {
+      const [, to, text] = rest.match(/^(\S+)\s+([\s\S]+)$/) ?? [];
+      return to && text ? { type: "msg", to, text } : usage("/msg NAME TEXT");
+    }
+    case "join":
+      return words.length === 1 ? { type: "join", room: room(words[0]!) } : usage("/join ROOM");
+    case "part":
+      if (words.length > 1) return usage("/part [ROOM]");
+      return words.length === 1 ? { type: "part", room: room(words[0]!) } : { type: "part" };
+    case "rooms":
+      return { type: "rooms" };
+    case "who":
+      if (words.length > 1) return usage("/who [ROOM|*]");
+      if (words[0] === "*") return { type: "who", everyone: true };
+      return words.length === 1 ? { type: "who", room: room(words[0]!) } : { type: "who" };
+    case "topic":
+      return rest === "" ? { type: "topic" } : { type: "topic", topic: rest };
+    case "history": {
+      if (words.length === 0) return { type: "history" };
+      const count = Number(words[0]);
+      return words.length === 1 && Number.isInteger(count) && count > 0
+        ? { type: "history", count }
+        : usage("/history [N]");
+    }
+    case "nick":
+      return words.length === 1 ? { type: "nick", name: words[0]! } : usage("/nick NAME");
+    case "ping":
+      return { type: "ping" };
+    case "help":
+      return { type: "help" };
+    case "quit":
+    case "exit":
+      return { type: "quit" };
+    default:
+      return { type: "invalid", message: `Unknown command "/${name}"; /help lists them` };
+  }
+}
+
+function room(word: string): string {
+  return word.startsWith("#") ? word.slice(1) : word;
+}
