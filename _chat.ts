@@ -66,6 +66,9 @@ export interface ChatOptions {
   log: Logger;
   maxUsers: number;
   maxFrameBytes: number;
+  /** The flood limits, told to clients in `welcome`. */
+  rate: number;
+  burst: number;
   /** Messages replayed on entering a room, unless the client asks for fewer. */
   history: number;
   defaultRoom: string;
@@ -251,6 +254,8 @@ export class Chat {
       users: names(lobby.members),
       room: lobby.name,
       maxFrameBytes: this.#options.maxFrameBytes,
+      rate: this.#options.rate,
+      burst: this.#options.burst,
       server: `parley/${VERSION}`,
       protocol: PROTOCOL_VERSION,
     });

@@ -24,4 +24,9 @@ export class TokenBucket {
     this.#tokens -= 1;
     return true;
   }
+
+  /** Milliseconds until a token will be there, as of the last {@linkcode take}. */
+  get wait(): number {
+    return Math.max(0, (1 - this.#tokens) * 1000 / this.#rate);
+  }
 }

@@ -18,6 +18,7 @@
 import { closeQuietly, isDisconnect } from "./_disconnect.ts";
 import { Outbox, readLines } from "./_framing.ts";
 import { Channel } from "./_channel.ts";
+import { TokenBucket } from "./_rate.ts";
 import {
   type ClientFrame,
   decodeServerFrame,
@@ -113,6 +114,12 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
   #open = true;
   #done: Promise<void>;
   #lastHeard = performance.now();
+  /** Frames waiting for the flood limit, in order, and their size. */
+  #paced: { bytes: Uint8Array; counted: boolean }[] = [];
+  #pacedBytes = 0;
+  #paceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The server's flood limit, a little under it, as seen from here; none if it has none. */
+  #bucket: TokenBucket | undefined;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
@@ -126,6 +133,10 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
     this.#outbox = outbox;
     this.welcome = welcome;
     this.#name = welcome.name;
+    if (welcome.rate > 0) {
+      // The server counted `hello`; a margin covers clock and rounding differences.
+      this.#bucket = new TokenBucket(welcome.rate * 0.9, welcome.burst - 2, performance.now());
+    }
     if (keepAliveMs > 0) {
       this.#keepAlive = setInterval(() => this.#checkServer(keepAliveMs), keepAliveMs / 2);
     }
@@ -309,7 +320,7 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
   /** Says goodbye: sends everything queued, then `quit`, and waits for the server to close. */
   async quit(): Promise<void> {
     try {
-      this.#write(encodeFrame({ type: "quit" }));
+      this.#write(encodeFrame({ type: "quit" }), false);
     } catch {
       // Closed already.
     }
@@ -360,10 +371,33 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
     this.#write(bytes);
   }
 
-  #write(bytes: Uint8Array): void {
+  /**
+   * Sends `bytes`, paced to the server's flood limit so that it never refuses a frame for it:
+   * what cannot go yet waits its turn, in order. `quit`, which the server does not count,
+   * takes no token but still keeps its place.
+   */
+  #write(bytes: Uint8Array, counted = true): void {
     if (!this.#open) throw closedError();
-    if (!this.#outbox.push(bytes)) {
+    if (this.#pacedBytes + this.#outbox.queuedBytes + bytes.length > MAX_QUEUED_BYTES) {
       throw new RangeError(`More than ${MAX_QUEUED_BYTES} bytes are waiting to be sent`);
+    }
+    this.#paced.push({ bytes, counted });
+    this.#pacedBytes += bytes.length;
+    this.#sendPaced();
+  }
+
+  #sendPaced(): void {
+    clearTimeout(this.#paceTimer);
+    this.#paceTimer = undefined;
+    while (this.#paced.length > 0) {
+      const next = this.#paced[0]!;
+      if (next.counted && this.#bucket && !this.#bucket.take(performance.now())) {
+        this.#paceTimer = setTimeout(() => this.#sendPaced(), this.#bucket.wait);
+        return;
+      }
+      this.#paced.shift();
+      this.#pacedBytes -= next.bytes.length;
+      this.#outbox.push(next.bytes, true);
     }
   }
 
@@ -376,9 +410,11 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
         if (!result.ok) continue;
         const frame = result.frame;
         if (frame.type === "ping") {
-          this.#write(
-            encodeFrame(frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id }),
-          );
+          // Straight out, ahead of anything paced: a late answer would look like a dead client.
+          const pong = frame.id === undefined
+            ? { type: "pong" as const }
+            : { type: "pong" as const, id: frame.id };
+          this.#outbox.push(encodeFrame(pong), true);
           continue;
         }
         const pong = frame.type === "pong" && typeof frame.id === "number" &&
@@ -398,6 +434,7 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
     }
     this.#open = false;
     clearInterval(this.#keepAlive);
+    clearTimeout(this.#paceTimer);
     await this.#outbox.flushed();
     closeQuietly(this.#conn);
     this.#frames.close(failure);

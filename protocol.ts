@@ -194,6 +194,10 @@ export interface WelcomeFrame {
   room: string;
   /** The longest frame the server accepts from this client, in bytes without the newline. */
   maxFrameBytes: number;
+  /** Frames a client may send per second on average (0: no limit), and at once. */
+  rate: number;
+  /** Frames a client may send at once before `rate` applies. */
+  burst: number;
   /** The server's software and version, as `parley/<version>`. */
   server: string;
   /** The protocol version the server speaks. */
@@ -589,6 +593,8 @@ const serverSchemas: Schemas<ServerFrame> = {
     users: "strings",
     room: "string",
     maxFrameBytes: "number",
+    rate: "number",
+    burst: "number",
     server: "string",
     protocol: "number",
   },

@@ -262,6 +262,8 @@ export class ChatServer implements AsyncDisposable {
       log: this.#log,
       maxUsers,
       maxFrameBytes: this.#maxFrameBytes,
+      rate: this.#rate,
+      burst: this.#burst,
       history,
       defaultRoom,
       fixedRooms: options.rooms,
@@ -277,6 +279,11 @@ export class ChatServer implements AsyncDisposable {
   /** How many users have joined. */
   get userCount(): number {
     return this.#chat.userCount;
+  }
+
+  /** How many connections are open, joined or not. */
+  get connectionCount(): number {
+    return this.#sessions.size;
   }
 
   /**

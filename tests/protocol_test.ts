@@ -63,6 +63,8 @@ Deno.test("every server frame survives a round trip", () => {
       users: ["bob", "carol"],
       room: "lobby",
       maxFrameBytes: 65536,
+      rate: 20,
+      burst: 60,
       server: "parley/0.1.0",
       protocol: 1,
     },
