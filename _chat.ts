@@ -4,6 +4,7 @@
 // receives them: they collect for one event-loop turn, are written in one transaction, then
 // fanned out, each encoded once for all its recipients.
 
+import type { Guard } from "./_guard.ts";
 import type { Logger } from "./_log.ts";
 import type { RetentionPolicy, RoomMessage, Store } from "./_store.ts";
 import {
@@ -11,6 +12,7 @@ import {
   encodeFrame,
   type ErrorCode,
   foldName,
+  type HelloFrame,
   type LeaveReason,
   MAX_HISTORY_LIMIT,
   type MessageFrame,
@@ -18,6 +20,7 @@ import {
   PROTOCOL_VERSION,
   roomProblem,
   type ServerFrame,
+  type WelcomeFrame,
 } from "./protocol.ts";
 import { VERSION } from "./_version.ts";
 
@@ -40,11 +43,17 @@ export class Member {
   name: string | undefined;
   /** Its folded name, the key in the chat's user table. */
   key: string | undefined;
+  /** The registered name (by key) whose password it has given. */
+  proven: string | undefined;
+  /** False once the connection is ending: work finishing after an `await` must check. */
+  open = true;
   /** The rooms it is in, by key. */
   readonly rooms = new Map<string, Room>();
 
   constructor(
-    /** The peer's address, for log lines. */
+    /** The peer's IP address. */
+    readonly ip: string,
+    /** The peer's address and port, for log lines. */
     readonly label: string,
     /** Queues bytes for the peer; false if its queue is full. */
     readonly deliver: (bytes: Uint8Array) => boolean,
@@ -63,7 +72,10 @@ export class Room {
 /** How the chat behaves. */
 export interface ChatOptions {
   store: Store;
+  guard: Guard;
   log: Logger;
+  /** Open connections, for `stats`. */
+  connectionCount: () => number;
   maxUsers: number;
   maxFrameBytes: number;
   /** The flood limits, told to clients in `welcome`. */
@@ -96,11 +108,17 @@ export class Chat {
   #pending: Pending[] = [];
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #pruneTimer: ReturnType<typeof setInterval> | undefined;
+  #guard: Guard;
+  #started = performance.now();
+  /** Room messages in each of the last 60 seconds, for `stats`. */
+  #perSecond = new Array<number>(60).fill(0);
+  #second = 0;
 
   constructor(options: ChatOptions) {
     this.#options = options;
     this.#store = options.store;
     this.#log = options.log;
+    this.#guard = options.guard;
     this.#nextMessageId = this.#store.lastMessageId() + 1;
     if (options.fixedRooms !== undefined) {
       for (const name of [options.defaultRoom, ...options.fixedRooms]) this.#room(name);
@@ -117,9 +135,12 @@ export class Chat {
     return this.#users.size;
   }
 
-  /** Handles one frame from `member`. */
-  receive(member: Member, frame: ChatFrame): void {
-    if (frame.type === "hello") return this.#hello(member, frame.name, frame);
+  /**
+   * Handles one frame from `member`. Checking a password takes time: then it returns a promise,
+   * and the member's next frame should wait for it.
+   */
+  receive(member: Member, frame: ChatFrame): void | Promise<void> {
+    if (frame.type === "hello") return this.#hello(member, frame);
     if (frame.type === "quit") return member.drop("quit");
     const name = member.name;
     if (name === undefined) {
@@ -138,6 +159,7 @@ export class Chat {
           ts: new Date().toISOString(),
         };
         if (frame.action) message.action = true;
+        this.#count();
         return this.#queue({ room, sender: member, frame: message });
       }
       case "msg": {
@@ -189,6 +211,9 @@ export class Chat {
         if (!frame.topic.isWellFormed() || frame.topic.length > 500) {
           return this.#reject(member, "invalid_text", "A topic is at most 500 characters");
         }
+        if (this.#guard.hasOperators && !this.#guard.isOperator(member, name)) {
+          return this.#reject(member, "not_operator", "Only operators set topics here");
+        }
         this.#store.setTopic(room.key, frame.topic);
         room.topic = frame.topic === "" ? undefined : frame.topic;
         return this.#notify(room.members, {
@@ -207,7 +232,17 @@ export class Chat {
         return this.#send(member, { type: "history", room: room.name, ...page });
       }
       case "nick":
-        return this.#rename(member, name, frame.name);
+        return this.#rename(member, frame.name, frame.password);
+      case "register":
+        return this.#register(member, name, frame.password);
+      case "kick":
+      case "ban":
+      case "unban":
+      case "stats":
+        if (!this.#guard.isOperator(member, name)) {
+          return this.#reject(member, "not_operator", `Only operators may ${frame.type}`);
+        }
+        return this.#moderate(member, name, frame);
       default:
         frame satisfies never;
     }
@@ -227,7 +262,8 @@ export class Chat {
     clearInterval(this.#pruneTimer);
   }
 
-  #hello(member: Member, name: string, frame: { protocol?: number; history?: number }): void {
+  async #hello(member: Member, frame: HelloFrame): Promise<void> {
+    const name = frame.name;
     if (member.name !== undefined) {
       return this.#reject(member, "already_joined", `You have joined as "${member.name}"`);
     }
@@ -238,8 +274,15 @@ export class Chat {
         `Protocol ${frame.protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`,
       );
     }
+    if (this.#claimableName(member, name) === undefined) return;
+    const ban = this.#guard.banOn(member, name);
+    if (ban !== undefined) return member.drop("banned", banMessage(ban.until, ban.reason));
+    const refusal = await this.#guard.admit(member, name, frame);
+    if (!member.open) return;
+    if (refusal !== undefined) return this.#reject(member, refusal.code, refusal.message);
+    // Checked again: the name may have been taken while the password was checked.
     const key = this.#claimableName(member, name);
-    if (key === undefined) return;
+    if (key === undefined || member.name !== undefined) return;
     if (this.#users.size >= this.#options.maxUsers) {
       return member.drop("server_full", `The server is full (${this.#options.maxUsers} users)`);
     }
@@ -248,7 +291,7 @@ export class Chat {
     this.#users.set(key, member);
     this.#log("info", `${member.label} joined as "${name}"`);
     const lobby = this.#room(this.#options.defaultRoom);
-    this.#send(member, {
+    const welcome: WelcomeFrame = {
       type: "welcome",
       name,
       users: names(lobby.members),
@@ -258,8 +301,82 @@ export class Chat {
       burst: this.#options.burst,
       server: `parley/${VERSION}`,
       protocol: PROTOCOL_VERSION,
-    });
+    };
+    if (this.#guard.isOperator(member, name)) welcome.operator = true;
+    this.#send(member, welcome);
     this.#enter(member, lobby, frame.history);
+  }
+
+  async #register(member: Member, name: string, password: string): Promise<void> {
+    const refusal = await this.#guard.register(member, name, password);
+    if (!member.open) return;
+    if (refusal !== undefined) return this.#reject(member, refusal.code, refusal.message);
+    this.#log("info", `${member.label} registered "${name}"`);
+    this.#send(member, {
+      type: "notice",
+      text: `Name "${name}" is registered to you: from now on it needs your password`,
+    });
+  }
+
+  #moderate(
+    member: Member,
+    operator: string,
+    frame: Extract<ChatFrame, { type: "kick" | "ban" | "unban" | "stats" }>,
+  ): void {
+    const done = (text: string) => {
+      this.#log("info", `${member.label} operator "${operator}": ${text}`);
+      this.#send(member, { type: "notice", text });
+    };
+    switch (frame.type) {
+      case "kick": {
+        const target = this.#users.get(foldName(frame.name));
+        if (target === undefined) {
+          return this.#reject(member, "no_such_user", `Nobody here is called "${frame.name}"`);
+        }
+        const reason = frame.reason ?? "no reason given";
+        target.drop("kicked", `Kicked by ${operator}: ${reason}`);
+        return done(`Kicked ${target.name ?? frame.name} (${reason})`);
+      }
+      case "ban": {
+        const reason = frame.reason ?? "no reason given";
+        const ban = this.#guard.ban(operator, frame.target, frame.duration, reason);
+        if (!("kind" in ban)) return this.#reject(member, ban.code, ban.message);
+        const message = banMessage(ban.until, reason);
+        for (const user of [...this.#users.values()]) {
+          if (ban.kind === "ip" ? user.ip === ban.value : user.key === ban.value) {
+            user.drop("banned", message);
+          }
+        }
+        return done(`Banned ${frame.target} ${ban.until ? `until ${ban.until}` : "for good"}`);
+      }
+      case "unban":
+        if (!this.#guard.unban(frame.target)) {
+          return this.#reject(member, "no_such_ban", `"${frame.target}" is not banned`);
+        }
+        return done(`Unbanned ${frame.target}`);
+      case "stats":
+        return this.#send(member, {
+          type: "stats",
+          connections: this.#options.connectionCount(),
+          users: this.#users.size,
+          rooms: this.#rooms.size,
+          messagesPerSecond: this.#perSecond.reduce((sum, count) => sum + count, 0) / 60,
+          memoryBytes: Deno.memoryUsage().rss,
+          uptimeSeconds: Math.round((performance.now() - this.#started) / 1000),
+        });
+      default:
+        frame satisfies never;
+    }
+  }
+
+  /** Counts a room message in the current second. */
+  #count(): void {
+    const second = Math.floor(performance.now() / 1000);
+    for (let s = Math.max(this.#second + 1, second - 59); s <= second; s++) {
+      this.#perSecond[s % 60] = 0;
+    }
+    this.#second = second;
+    this.#perSecond[second % 60]!++;
   }
 
   #join(member: Member, roomName: string, history: number | undefined): void {
@@ -336,10 +453,18 @@ export class Chat {
     }
   }
 
-  #rename(member: Member, from: string, to: string): void {
+  async #rename(member: Member, to: string, password: string | undefined): Promise<void> {
+    if (this.#claimableName(member, to) === undefined) return;
+    const ban = this.#guard.banOn(member, to);
+    if (ban !== undefined) return this.#reject(member, "banned", banMessage(ban.until, ban.reason));
+    const refusal = await this.#guard.prove(member, to, password);
+    if (!member.open || member.key === undefined) return;
+    if (refusal !== undefined) return this.#reject(member, refusal.code, refusal.message);
+    // Checked again: the name may have been taken while the password was checked.
     const key = this.#claimableName(member, to);
     if (key === undefined) return;
-    this.#users.delete(member.key!);
+    const from = member.name!;
+    this.#users.delete(member.key);
     this.#users.set(key, member);
     member.name = to;
     member.key = key;
@@ -459,6 +584,10 @@ export class Chat {
       this.#log("error", `pruning history failed: ${error}`);
     }
   }
+}
+
+function banMessage(until: string | undefined, reason: string): string {
+  return `You are banned ${until ? `until ${until}` : "for good"}: ${reason}`;
 }
 
 function dropSlow(member: Member): void {

@@ -122,6 +122,14 @@ export function formatFrame(frame: ServerFrame, options: FormatOptions): Formatt
       );
     case "error":
       return notice(`error: ${frame.message} (${frame.code})`);
+    case "notice":
+      return notice(frame.text);
+    case "stats":
+      return notice(
+        `server: ${frame.connections} connections, ${frame.users} users, ${frame.rooms} rooms, ` +
+          `${frame.messagesPerSecond.toFixed(1)} messages/s, ` +
+          `${(frame.memoryBytes / 1024 / 1024).toFixed(1)} MiB, up ${frame.uptimeSeconds} s`,
+      );
     case "ping":
     case "pong":
       return undefined;
@@ -154,9 +162,10 @@ export function formatNotice(text: string, options: FormatOptions): string {
 
 /** Whether `text` names `name` as a whole word, ignoring case. */
 export function mentions(text: string, name: string): boolean {
-  const escaped = foldName(name).replace(/[.\-]/g, "\\$&");
+  const fold = (value: string) => value.normalize("NFKC").toLowerCase();
+  const escaped = fold(name).replace(/[.\-]/g, "\\$&");
   return new RegExp(`(?<![\\p{L}\\p{M}\\p{Nd}_])${escaped}(?![\\p{L}\\p{M}\\p{Nd}_])`, "u")
-    .test(foldName(text));
+    .test(fold(text));
 }
 
 /** The colour for a name: the same for the same name, everywhere, every time. */

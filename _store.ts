@@ -3,6 +3,7 @@
 // use and brought up to date by the migrations below when the server starts.
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { PasswordHash } from "./_auth.ts";
 import type { StoredMessage } from "./protocol.ts";
 
 /** A message of a room, as the server hands it to the store. */
@@ -27,6 +28,18 @@ export interface RetentionPolicy {
   messagesPerRoom?: number;
 }
 
+/** A ban: of a user name (by its folded form) or of an IP address. */
+export interface Ban {
+  kind: "name" | "ip";
+  /** The folded name, or the address. */
+  value: string;
+  /** When it ends, ISO-8601 UTC; never, if absent. */
+  until?: string;
+  /** The operator who set it. */
+  by: string;
+  reason: string;
+}
+
 /** What the server needs of a store. Every call is synchronous and atomic. */
 export interface Store {
   /** The largest message id ever stored, or 0: new ids start above it. */
@@ -39,6 +52,16 @@ export interface Store {
   topic(room: string): string | undefined;
   /** Sets (or, with "", clears) a room's topic. */
   setTopic(room: string, topic: string): void;
+  /** The password hash of a registered name (by its folded form), if it is registered. */
+  account(key: string): PasswordHash | undefined;
+  /** Registers a name, or changes its password. */
+  setAccount(key: string, name: string, password: PasswordHash): void;
+  /** Sets a ban, replacing one on the same name or address. */
+  ban(ban: Ban): void;
+  /** Lifts a ban; returns whether there was one. */
+  unban(kind: Ban["kind"], value: string): boolean;
+  /** The ban on a name or address that is in force at `now`, if any. */
+  activeBan(kind: Ban["kind"], value: string, now: Date): Ban | undefined;
   /** Drops what the policy no longer keeps; returns how many messages went. */
   prune(policy: RetentionPolicy): number;
   /** Closes the store. */
@@ -62,6 +85,23 @@ export const MIGRATIONS: readonly string[] = [
   // 2: actions (/me) and room topics.
   `ALTER TABLE messages ADD COLUMN action INTEGER NOT NULL DEFAULT 0;
    CREATE TABLE topics (room TEXT PRIMARY KEY, topic TEXT NOT NULL) WITHOUT ROWID;`,
+  // 3: registered names and bans.
+  `CREATE TABLE accounts (
+     key TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     salt BLOB NOT NULL,
+     hash BLOB NOT NULL,
+     iterations INTEGER NOT NULL,
+     created TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE bans (
+     kind TEXT NOT NULL,
+     value TEXT NOT NULL,
+     until TEXT,
+     by TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     PRIMARY KEY (kind, value)
+   ) WITHOUT ROWID;`,
 ];
 
 interface MessageRow {
@@ -157,6 +197,45 @@ export class SqliteStore implements Store {
         topic,
       );
     }
+  }
+
+  account(key: string): PasswordHash | undefined {
+    const row = this.#db.prepare("SELECT salt, hash, iterations FROM accounts WHERE key = ?")
+      .get(key) as { salt: Uint8Array; hash: Uint8Array; iterations: number } | undefined;
+    return row && { salt: row.salt, hash: row.hash, iterations: row.iterations };
+  }
+
+  setAccount(key: string, name: string, password: PasswordHash): void {
+    this.#db.prepare(
+      `INSERT OR REPLACE INTO accounts (key, name, salt, hash, iterations, created)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    ).run(key, name, password.salt, password.hash, password.iterations, new Date().toISOString());
+  }
+
+  ban(ban: Ban): void {
+    this.#db.prepare(
+      "INSERT OR REPLACE INTO bans (kind, value, until, by, reason) VALUES (?, ?, ?, ?, ?)",
+    ).run(ban.kind, ban.value, ban.until ?? null, ban.by, ban.reason);
+  }
+
+  unban(kind: Ban["kind"], value: string): boolean {
+    const result = this.#db.prepare("DELETE FROM bans WHERE kind = ? AND value = ?").run(
+      kind,
+      value,
+    );
+    return Number(result.changes) > 0;
+  }
+
+  activeBan(kind: Ban["kind"], value: string, now: Date): Ban | undefined {
+    const row = this.#db.prepare(
+      "SELECT until, by, reason FROM bans WHERE kind = ? AND value = ? AND (until IS NULL OR until > ?)",
+    ).get(kind, value, now.toISOString()) as
+      | { until: string | null; by: string; reason: string }
+      | undefined;
+    if (row === undefined) return undefined;
+    const ban: Ban = { kind, value, by: row.by, reason: row.reason };
+    if (row.until !== null) ban.until = row.until;
+    return ban;
   }
 
   prune(policy: RetentionPolicy): number {

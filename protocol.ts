@@ -19,6 +19,8 @@
  * @module
  */
 
+import { nameKey, namingProblem } from "./_names.ts";
+
 /** The protocol version this module speaks. */
 export const PROTOCOL_VERSION = 1;
 
@@ -62,6 +64,10 @@ export interface HelloFrame {
   protocol?: number;
   /** How many past messages of the default room to replay; 0 for none. Default: the server's. */
   history?: number;
+  /** The password of the name, if it is registered. */
+  password?: string;
+  /** The server's password, if it has one. */
+  serverPassword?: string;
 }
 
 /** Sends a message to a room. */
@@ -146,6 +152,52 @@ export interface NickFrame {
   type: "nick";
   /** The new name, under the same rules as in `hello`. */
   name: string;
+  /** The new name's password, if it is registered. */
+  password?: string;
+}
+
+/** Registers the client's current name: from then on, it needs this password in `hello`. */
+export interface RegisterFrame {
+  /** Always `"register"`. */
+  type: "register";
+  /** At least 8 characters. */
+  password: string;
+}
+
+/** Operators only: disconnects a user. */
+export interface KickFrame {
+  /** Always `"kick"`. */
+  type: "kick";
+  /** The user's name. */
+  name: string;
+  /** Shown to the user and the others. */
+  reason?: string;
+}
+
+/** Operators only: bans a name or an IP address, and disconnects whoever it covers. */
+export interface BanFrame {
+  /** Always `"ban"`. */
+  type: "ban";
+  /** A user name, or an IPv4 or IPv6 address. */
+  target: string;
+  /** For how many seconds; for good, if absent. */
+  duration?: number;
+  /** Shown to whoever it covers. */
+  reason?: string;
+}
+
+/** Operators only: lifts a ban. */
+export interface UnbanFrame {
+  /** Always `"unban"`. */
+  type: "unban";
+  /** The name or address banned. */
+  target: string;
+}
+
+/** Operators only: asks for the server's figures, answered by `stats`. */
+export interface StatsRequestFrame {
+  /** Always `"stats"`. */
+  type: "stats";
 }
 
 /** Asks for a `pong` carrying the same `id`. Either side may send it: a client to measure the
@@ -176,6 +228,11 @@ export type ClientFrame =
   | SetTopicFrame
   | HistoryRequestFrame
   | NickFrame
+  | RegisterFrame
+  | KickFrame
+  | BanFrame
+  | UnbanFrame
+  | StatsRequestFrame
   | PingFrame
   | PongFrame
   | QuitFrame;
@@ -202,6 +259,8 @@ export interface WelcomeFrame {
   server: string;
   /** The protocol version the server speaks. */
   protocol: number;
+  /** Present and true for an operator. */
+  operator?: boolean;
 }
 
 /** A message as kept in a room's history. */
@@ -348,6 +407,32 @@ export interface TopicFrame {
   ts: string;
 }
 
+/** Confirms a request that has no frame of its own (`register`, `kick`, `ban`, `unban`). */
+export interface NoticeFrame {
+  /** Always `"notice"`. */
+  type: "notice";
+  /** A sentence for humans. */
+  text: string;
+}
+
+/** Answers `stats`. */
+export interface StatsFrame {
+  /** Always `"stats"`. */
+  type: "stats";
+  /** Open connections, joined or not. */
+  connections: number;
+  /** Joined users. */
+  users: number;
+  /** Rooms in use. */
+  rooms: number;
+  /** Room messages a second, averaged over the last minute. */
+  messagesPerSecond: number;
+  /** The server process's resident memory, in bytes. */
+  memoryBytes: number;
+  /** Seconds since the server started. */
+  uptimeSeconds: number;
+}
+
 /** Answers a `ping`, from either side. */
 export interface PongFrame {
   /** Always `"pong"`. */
@@ -376,6 +461,13 @@ export type ErrorCode =
   | "no_such_user"
   | "store_failed"
   | "rate_limited"
+  | "auth_failed"
+  | "wrong_password"
+  | "weak_password"
+  | "not_operator"
+  | "kicked"
+  | "banned"
+  | "no_such_ban"
   | "server_full"
   | "too_many_connections"
   | "hello_timeout"
@@ -407,6 +499,8 @@ export type ServerFrame =
   | UsersFrame
   | RoomsFrame
   | TopicFrame
+  | NoticeFrame
+  | StatsFrame
   | PingFrame
   | PongFrame
   | ErrorFrame;
@@ -479,7 +573,9 @@ export function decodeServerFrame(line: Uint8Array): DecodeResult<ServerFrame> {
 /**
  * Says what is wrong with a name, or nothing if it is valid: 1 to {@linkcode MAX_NAME_LENGTH}
  * characters, each a Unicode letter, combining mark, decimal digit, `_`, `-` or `.`, starting
- * with one that is not a mark.
+ * with one that is not a mark; the letters all of one script, or of one of the mixtures
+ * Japanese, Korean and Chinese are written in (with Latin), so that a name cannot pass for
+ * another by swapping in a lookalike letter from another script.
  *
  * @param name The name to check.
  * @returns Why the name is invalid, or `undefined`.
@@ -493,7 +589,7 @@ export function decodeServerFrame(line: Uint8Array): DecodeResult<ServerFrame> {
  * ```
  */
 export function nameProblem(name: string): string | undefined {
-  return checkName("Name", name, MAX_NAME_LENGTH);
+  return namingProblem("Name", name, MAX_NAME_LENGTH);
 }
 
 /**
@@ -511,15 +607,17 @@ export function nameProblem(name: string): string | undefined {
  * ```
  */
 export function roomProblem(room: string): string | undefined {
-  return checkName("Room name", room, MAX_ROOM_LENGTH);
+  return namingProblem("Room name", room, MAX_ROOM_LENGTH);
 }
 
 /**
  * The form in which names (of users and of rooms) are compared: two names that fold alike are
- * the same name.
+ * the same name. Names that differ only in case, in compatibility forms (fullwidth letters) or
+ * in characters that look alike (Cyrillic `а` and Latin `a`, `I` and `l`, `rn` and `m`) fold
+ * alike.
  *
  * @param name A valid name.
- * @returns Its NFKC-normalized, lower-cased form.
+ * @returns Its NFKC-normalized, lower-cased form with lookalike characters replaced.
  *
  * @example
  * ```ts
@@ -529,20 +627,7 @@ export function roomProblem(room: string): string | undefined {
  * ```
  */
 export function foldName(name: string): string {
-  return name.normalize("NFKC").toLowerCase();
-}
-
-const NAME_PATTERN = /^[\p{L}\p{Nd}_.\-][\p{L}\p{M}\p{Nd}_.\-]*$/u;
-
-function checkName(what: string, name: string, maxLength: number): string | undefined {
-  if (name.length === 0) return `${what} is empty`;
-  let length = 0;
-  for (const _ of name) length++;
-  if (length > maxLength) return `${what} "${name}" is longer than ${maxLength} characters`;
-  if (!NAME_PATTERN.test(name)) {
-    return `${what} "${name}" may hold only letters, digits, "_", "-" and "."`;
-  }
-  return undefined;
+  return nameKey(name);
 }
 
 // Decoding. Each frame type has a schema: its fields, each with a kind that says what values it
@@ -572,7 +657,13 @@ class FieldError {
 }
 
 const clientSchemas: Schemas<ClientFrame> = {
-  hello: { name: "string", protocol: "count?", history: "count?" },
+  hello: {
+    name: "string",
+    protocol: "count?",
+    history: "count?",
+    password: "string?",
+    serverPassword: "string?",
+  },
   send: { text: "text", room: "string?", action: "boolean?" },
   msg: { to: "string", text: "text" },
   join: { room: "string", history: "count?" },
@@ -581,7 +672,12 @@ const clientSchemas: Schemas<ClientFrame> = {
   who: { room: "string?" },
   topic: { room: "string", topic: "string" },
   history: { room: "string", before: "count?", limit: "count?" },
-  nick: { name: "string" },
+  nick: { name: "string", password: "string?" },
+  register: { password: "string" },
+  kick: { name: "string", reason: "string?" },
+  ban: { target: "string", duration: "count?", reason: "string?" },
+  unban: { target: "string" },
+  stats: {},
   ping: { id: "scalar?" },
   pong: { id: "scalar?" },
   quit: {},
@@ -597,6 +693,7 @@ const serverSchemas: Schemas<ServerFrame> = {
     burst: "number",
     server: "string",
     protocol: "number",
+    operator: "boolean?",
   },
   message: {
     id: "number",
@@ -615,6 +712,15 @@ const serverSchemas: Schemas<ServerFrame> = {
   users: { room: "string?", users: "strings" },
   rooms: { rooms: "rooms" },
   topic: { room: "string", topic: "string", by: "string", ts: "string" },
+  notice: { text: "string" },
+  stats: {
+    connections: "number",
+    users: "number",
+    rooms: "number",
+    messagesPerSecond: "number",
+    memoryBytes: "number",
+    uptimeSeconds: "number",
+  },
   ping: { id: "scalar?" },
   pong: { id: "scalar?" },
   error: { code: "string", message: "string" },

@@ -19,6 +19,8 @@ import { closeQuietly, isDisconnect } from "./_disconnect.ts";
 import { drain, FrameTooLargeError, Outbox, readLines } from "./_framing.ts";
 import { type Logger, type LogLevel, makeLogger } from "./_log.ts";
 import { SqliteStore, type Store } from "./_store.ts";
+import { Guard } from "./_guard.ts";
+import { Listeners, type ServerConn, type TlsFiles } from "./_listeners.ts";
 import { TokenBucket } from "./_rate.ts";
 import {
   decodeClientFrame,
@@ -28,11 +30,13 @@ import {
   encodeFrame,
   type ErrorCode,
   type LeaveReason,
+  nameProblem,
   roomProblem,
   type ServerFrame,
 } from "./protocol.ts";
 
 export type { LogLevel } from "./_log.ts";
+export type { TlsFiles } from "./_listeners.ts";
 
 /** How to run a {@linkcode ChatServer}. */
 export interface ServerOptions {
@@ -123,11 +127,26 @@ export interface ServerOptions {
    */
   helloTimeoutMs?: number;
   /**
+   * Listen for plain TCP on `port`; false to take TLS connections only.
+   * @default {true}
+   */
+  plain?: boolean;
+  /** Also listen for TLS, with this certificate and key (PEM files), on `port` (default
+   * 7343). {@linkcode ChatServer.reloadTls} reads the files again. */
+  tls?: TlsFiles & { port?: number };
+  /** The password every client must give in `hello`; none if absent. */
+  password?: string;
+  /** Operator names: registered names whose users may kick, ban, set topics and see stats. */
+  operators?: string[];
+  /**
    * Which log lines go to stderr.
    * @default {"warn"}
    */
   logLevel?: LogLevel;
 }
+
+/** The port a server listens on for TLS when none is given. */
+export const DEFAULT_TLS_PORT = 7343;
 
 /** How long a connection that is being closed may take to receive its last frames. */
 const LINGER_MS = 2000;
@@ -153,7 +172,7 @@ class Session {
   readonly member: Member;
 
   constructor(
-    readonly conn: Deno.TcpConn,
+    readonly conn: ServerConn,
     readonly ip: string,
     maxQueueBytes: number,
     bucket: TokenBucket | undefined,
@@ -163,6 +182,7 @@ class Session {
     this.bucket = bucket;
     this.outbox = new Outbox(conn, maxQueueBytes);
     this.member = new Member(
+      ip,
       formatAddr(conn.remoteAddr),
       (bytes) => this.outbox.push(bytes),
       (reason, message) => end(this, reason, message),
@@ -175,12 +195,15 @@ class Session {
  * (or `await using`) tells every client and closes.
  */
 export class ChatServer implements AsyncDisposable {
-  /** The address the server listens on, with the real port when 0 was asked for. */
+  /** The address the server listens on (for TLS, if it takes TLS only), with the real port
+   * when 0 was asked for. */
   readonly addr: Deno.NetAddr;
-  /** Resolves when the server has shut down and every connection is closed. */
-  readonly finished: Promise<void>;
+  /** The address of the TLS listener, if there is one. */
+  readonly tlsAddr: Deno.NetAddr | undefined;
 
-  #listener: Deno.TcpListener;
+  #finished = Promise.withResolvers<void>();
+  #listeners: Listeners;
+  #guard: Guard;
   #log: Logger;
   #store: Store;
   #chat: Chat;
@@ -242,24 +265,44 @@ export class ChatServer implements AsyncDisposable {
       const problem = roomProblem(room);
       if (problem !== undefined) throw new TypeError(problem);
     }
+    if (options.plain === false && options.tls === undefined) {
+      throw new TypeError('Option "plain" is false and "tls" is not given: nothing to listen on');
+    }
+    for (const name of options.operators ?? []) {
+      const problem = nameProblem(name);
+      if (problem !== undefined) throw new TypeError(`Operator: ${problem}`);
+    }
     this.#log = makeLogger(options.logLevel ?? "warn");
     this.#store = new SqliteStore(options.db ?? ":memory:");
+    this.#guard = new Guard(this.#store, {
+      serverPassword: options.password,
+      operators: options.operators ?? [],
+    });
     try {
-      this.#listener = Deno.listen({
-        hostname: options.hostname ?? "127.0.0.1",
-        port: options.port ?? DEFAULT_PORT,
-        transport: "tcp",
-      });
+      this.#listeners = new Listeners(
+        {
+          hostname: options.hostname ?? "127.0.0.1",
+          port: options.plain === false ? undefined : options.port ?? DEFAULT_PORT,
+          tls: options.tls && { ...options.tls, port: options.tls.port ?? DEFAULT_TLS_PORT },
+        },
+        (conn) => this.#accept(conn),
+        this.#log,
+      );
     } catch (error) {
       this.#store.close();
       throw error;
+    }
+    for (const name of this.#guard.unregisteredOperators()) {
+      this.#log("warn", `operator "${name}" has no powers until that name is registered`);
     }
     const retention: { days?: number; messagesPerRoom?: number } = {};
     if (options.retainDays !== undefined) retention.days = options.retainDays;
     if (options.retainMessages !== undefined) retention.messagesPerRoom = options.retainMessages;
     this.#chat = new Chat({
       store: this.#store,
+      guard: this.#guard,
       log: this.#log,
+      connectionCount: () => this.#sessions.size,
       maxUsers,
       maxFrameBytes: this.#maxFrameBytes,
       rate: this.#rate,
@@ -269,11 +312,27 @@ export class ChatServer implements AsyncDisposable {
       fixedRooms: options.rooms,
       retention,
     });
-    this.addr = this.#listener.addr;
+    this.tlsAddr = this.#listeners.tlsAddr;
+    this.addr = (this.#listeners.plainAddr ?? this.tlsAddr)!;
     const timeouts = [this.#pingTimeoutMs, this.#helloTimeoutMs];
     if (this.#pingIntervalMs > 0) timeouts.push(this.#pingIntervalMs);
     this.#sweepTimer = setInterval(() => this.#sweep(), Math.max(20, Math.min(...timeouts) / 4));
-    this.finished = this.#acceptLoop();
+  }
+
+  /** Resolves when the server has shut down and every connection is closed. */
+  get finished(): Promise<void> {
+    return this.#finished.promise;
+  }
+
+  /**
+   * Reads the TLS certificate and key files again and uses them for new connections, without
+   * dropping anyone (for a renewed certificate). Does nothing without TLS.
+   *
+   * @throws {Error} If the new files cannot be read or used; the old ones stay in use.
+   */
+  reloadTls(): void {
+    this.#listeners.reloadTls();
+    this.#log("info", "TLS certificate reloaded");
   }
 
   /** How many users have joined. */
@@ -295,12 +354,17 @@ export class ChatServer implements AsyncDisposable {
     if (!this.#shuttingDown) {
       this.#shuttingDown = true;
       this.#log("info", `shutting down, ${this.#sessions.size} connection(s) open`);
-      closeQuietly(this.#listener);
+      this.#listeners.close();
       clearInterval(this.#sweepTimer);
       this.#chat.close();
       for (const session of this.#sessions) {
         this.#end(session, "server_shutdown", "The server is shutting down");
       }
+      (async () => {
+        await this.#listeners.closed();
+        while (this.#handlers.size > 0) await Promise.all(this.#handlers);
+        this.#store.close();
+      })().then(this.#finished.resolve, this.#finished.reject);
     }
     return this.finished;
   }
@@ -310,24 +374,9 @@ export class ChatServer implements AsyncDisposable {
     return this.shutdown();
   }
 
-  async #acceptLoop(): Promise<void> {
-    while (!this.#shuttingDown) {
-      try {
-        for await (const conn of this.#listener) this.#accept(conn);
-      } catch (error) {
-        if (this.#shuttingDown) break;
-        // Running out of file descriptors, for one: wait for some to be freed.
-        this.#log("error", `accept failed: ${error}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
-    while (this.#handlers.size > 0) await Promise.all(this.#handlers);
-    this.#store.close();
-  }
-
-  #accept(conn: Deno.TcpConn): void {
+  #accept(conn: ServerConn): void {
     if (this.#shuttingDown) return closeQuietly(conn);
-    conn.setNoDelay(true);
+    if ("setNoDelay" in conn) conn.setNoDelay(true);
     const ip = conn.remoteAddr.hostname;
     const session = new Session(
       conn,
@@ -354,6 +403,15 @@ export class ChatServer implements AsyncDisposable {
         "too_many_connections",
         `Your address has its maximum of ${this.#maxConnectionsPerIp} connections open`,
       );
+    } else {
+      const ban = this.#guard.banOn({ ip, proven: undefined });
+      if (ban !== undefined) {
+        this.#end(
+          session,
+          "banned",
+          `Your address is banned${ban.until ? ` until ${ban.until}` : ""}`,
+        );
+      }
     }
   }
 
@@ -362,12 +420,14 @@ export class ChatServer implements AsyncDisposable {
     try {
       for await (const line of readLines(session.conn, this.#maxFrameBytes)) {
         // A closing session lingers so its last frames arrive; what it sends meanwhile is dropped.
-        if (!session.closing) this.#receive(session, line);
+        if (!session.closing) await this.#receive(session, line);
       }
     } catch (error) {
       if (error instanceof FrameTooLargeError) {
         this.#end(session, "frame_too_large", `${error.message}; closing the connection`);
         await drain(session.conn);
+      } else if (error instanceof Deno.errors.InvalidData) {
+        this.#log("info", `${session.member.label} TLS failed: ${error.message}`);
       } else if (!isDisconnect(error)) {
         this.#log("error", `${session.member.label} failed: ${error}`);
       }
@@ -384,8 +444,9 @@ export class ChatServer implements AsyncDisposable {
     this.#log("info", `${session.member.label} closed`);
   }
 
-  /** Handles one line: liveness and flood control here, the rest in the chat. */
-  #receive(session: Session, line: Uint8Array): void {
+  /** Handles one line: liveness and flood control here, the rest in the chat. Returns a
+   * promise while the chat checks a password. */
+  #receive(session: Session, line: Uint8Array): void | Promise<void> {
     const now = performance.now();
     session.lastHeard = now;
     session.pingSentAt = undefined;
@@ -413,7 +474,7 @@ export class ChatServer implements AsyncDisposable {
         frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id },
       );
     }
-    this.#chat.receive(session.member, frame);
+    return this.#chat.receive(session.member, frame);
   }
 
   #send(session: Session, frame: ServerFrame): void {
@@ -452,6 +513,7 @@ export class ChatServer implements AsyncDisposable {
   #end(session: Session, reason: LeaveReason, message?: string): void {
     if (session.closing) return;
     session.closing = true;
+    session.member.open = false;
     if (!this.#shuttingDown) this.#chat.leave(session.member, reason);
     if (message !== undefined) {
       if (reason === "slow_consumer") session.outbox.clear();
