@@ -77,3 +77,25 @@ export function secondsOption(
   }
   return Math.round(value * 1000);
 }
+
+/**
+ * A secret: the first line of `file` if given, else the `PARLEY_PASSWORD` environment variable
+ * (never a bare option value, which other users can see in the process list).
+ *
+ * @throws {UsageError} If the file cannot be read or its first line is empty.
+ */
+export async function secretOption(
+  file: string | undefined,
+  variable = "PARLEY_PASSWORD",
+): Promise<string | undefined> {
+  if (file === undefined) return Deno.env.get(variable) || undefined;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    throw new UsageError(`cannot read password file "${file}": ${(error as Error).message}`);
+  }
+  const secret = text.split(/\r?\n/)[0]!;
+  if (secret === "") throw new UsageError(`password file "${file}" has an empty first line`);
+  return secret;
+}

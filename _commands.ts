@@ -12,7 +12,12 @@ export type Command =
   | { type: "who"; room?: string; everyone?: boolean }
   | { type: "topic"; topic?: string }
   | { type: "history"; count?: number }
-  | { type: "nick"; name: string }
+  | { type: "nick"; name: string; password?: string }
+  | { type: "register"; password: string }
+  | { type: "kick"; name: string; reason?: string }
+  | { type: "ban"; target: string; seconds?: number; reason?: string }
+  | { type: "unban"; target: string }
+  | { type: "stats" }
   | { type: "ping" }
   | { type: "help" }
   | { type: "quit" }
@@ -28,7 +33,12 @@ export const HELP = `Commands (a room may be written with or without "#"):
 /msg NAME TEXT   a private message
 /history [N]     N earlier messages of the current room (also PageUp)
 /me ACTION       send an action: "* you ACTION"
-/nick NAME       change your name
+/nick NAME [PASSWORD]
+                 change your name (a registered one needs its password)
+/register PASSWORD
+                 register your name: from then on it needs the password
+Operators: /kick NAME [REASON], /ban NAME|IP [DURATION] [REASON] (DURATION like 30m, 2h,
+7d; for good without one), /unban NAME|IP, /stats; and only they set topics.
 /ping            measure the round trip to the server
 /quit            leave (also Ctrl-C, or Ctrl-D on an empty line)
 //text           send a line that starts with "/"
@@ -73,7 +83,36 @@ export function parseCommand(line: string): Command {
         : usage("/history [N]");
     }
     case "nick":
-      return words.length === 1 ? { type: "nick", name: words[0]! } : usage("/nick NAME");
+      if (words.length === 1) return { type: "nick", name: words[0]! };
+      return words.length === 2
+        ? { type: "nick", name: words[0]!, password: words[1]! }
+        : usage("/nick NAME [PASSWORD]");
+    case "register":
+      return words.length === 1
+        ? { type: "register", password: words[0]! }
+        : usage("/register PASSWORD (one word)");
+    case "kick": {
+      const [target, ...reason] = words;
+      if (target === undefined) return usage("/kick NAME [REASON]");
+      return reason.length > 0
+        ? { type: "kick", name: target, reason: reason.join(" ") }
+        : { type: "kick", name: target };
+    }
+    case "ban": {
+      const [target, maybeDuration, ...rest] = words;
+      if (target === undefined) return usage("/ban NAME|IP [DURATION] [REASON]");
+      const seconds = maybeDuration === undefined ? undefined : parseDuration(maybeDuration);
+      const reason = (seconds === undefined && maybeDuration !== undefined ? [maybeDuration] : [])
+        .concat(rest).join(" ");
+      const command: Command = { type: "ban", target };
+      if (seconds !== undefined) command.seconds = seconds;
+      if (reason !== "") command.reason = reason;
+      return command;
+    }
+    case "unban":
+      return words.length === 1 ? { type: "unban", target: words[0]! } : usage("/unban NAME|IP");
+    case "stats":
+      return { type: "stats" };
     case "ping":
       return { type: "ping" };
     case "help":
@@ -84,6 +123,19 @@ export function parseCommand(line: string): Command {
     default:
       return { type: "invalid", message: `Unknown command "/${name}"; /help lists them` };
   }
+}
+
+/** Whether a line holds a password, and so must not be kept in the history or shown. */
+export function holdsSecret(command: Command): boolean {
+  return command.type === "register" || command.type === "nick" && command.password !== undefined;
+}
+
+/** `90`, `90s`, `30m`, `2h`, `7d` in seconds; undefined if it is none of those. */
+export function parseDuration(text: string): number | undefined {
+  const match = text.match(/^(\d+)([smhd]?)$/);
+  if (match === null) return undefined;
+  const unit = { "": 1, s: 1, m: 60, h: 3600, d: 86_400 }[match[2]!]!;
+  return Number(match[1]) * unit;
 }
 
 function room(word: string): string {

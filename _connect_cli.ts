@@ -1,16 +1,24 @@
 // `parley connect`: join a chat server from a terminal (interactive) or a pipe (scripts, bots).
 
 import { parseAddr } from "./_address.ts";
-import { EXIT_FAILURE, EXIT_OK, parseCommandArgs, stringOption, UsageError } from "./_args.ts";
+import {
+  EXIT_FAILURE,
+  EXIT_OK,
+  parseCommandArgs,
+  secretOption,
+  stringOption,
+  UsageError,
+} from "./_args.ts";
 import { runPipe } from "./_pipe.ts";
+import { promptSecret } from "./_std.ts";
 import { type BellMode, runTerminal } from "./_tui.ts";
-import { ChatClient, ChatError } from "./client.ts";
-import { DEFAULT_PORT } from "./protocol.ts";
+import { ChatClient, ChatError, type ConnectOptions } from "./client.ts";
+import { DEFAULT_PORT, DEFAULT_TLS_PORT } from "./protocol.ts";
 
 const HELP = `Usage: parley connect [HOST][:PORT] [options]
 
-Joins the chat server at HOST:PORT (default 127.0.0.1:${DEFAULT_PORT}; an IPv6 address goes
-in brackets: [::1]:7342).
+Joins the chat server at HOST:PORT (default 127.0.0.1:${DEFAULT_PORT}, or port ${DEFAULT_TLS_PORT}
+with --tls; an IPv6 address goes in brackets: [::1]:7342).
 
 In a terminal it is an interactive client: type /help once in. With a pipe on stdin, every
 line read is sent as a message, messages received are printed as "<name> text" on stdout and
@@ -24,7 +32,17 @@ Options:
   --no-color          no colours (also when the NO_COLOR environment variable is set)
   --bell WHEN         ring the terminal bell: off, mention (default), all
   --no-reconnect      exit 1 when the server is lost, instead of reconnecting
+  --tls               connect with TLS; the server's certificate is checked against the
+                      system's trusted roots...
+  --ca FILE           ...and this CA certificate (PEM), for a server with its own CA
+  --server-password-file FILE
+                      the server's password: the first line of FILE (or the
+                      PARLEY_PASSWORD environment variable)
+  --password-file FILE
+                      your name's password, if it is registered (or PARLEY_NAME_PASSWORD)
   -h, --help          show this help
+
+In a terminal, you are asked for a password the server wants and you did not give.
 
 Exit codes: 0 quit, 1 cannot connect or join, or lost the server with --no-reconnect,
 2 usage error.
@@ -35,8 +53,8 @@ const BELL_MODES: readonly BellMode[] = ["off", "mention", "all"];
 /** Runs `parley connect` with `args`; resolves with the exit code. */
 export async function connectCommand(args: string[]): Promise<number> {
   const parsed = parseCommandArgs("connect", args, {
-    boolean: ["help", "json", "color", "reconnect", "history"],
-    string: ["name", "bell", "room"],
+    boolean: ["help", "json", "color", "reconnect", "history", "tls"],
+    string: ["name", "bell", "room", "ca", "server-password-file", "password-file"],
     negatable: ["color", "reconnect", "history"],
     default: { color: true, reconnect: true, history: true },
     alias: { h: "help" },
@@ -46,9 +64,13 @@ export async function connectCommand(args: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (parsed._.length > 1) throw new UsageError(`connect: unexpected argument "${parsed._[1]}"`);
+  const tls = parsed.tls === true;
   let addr: { hostname: string; port: number };
   try {
-    addr = parseAddr(String(parsed._[0] ?? ""), { hostname: "127.0.0.1", port: DEFAULT_PORT });
+    addr = parseAddr(String(parsed._[0] ?? ""), {
+      hostname: "127.0.0.1",
+      port: tls ? DEFAULT_TLS_PORT : DEFAULT_PORT,
+    });
   } catch (error) {
     throw new UsageError(`connect: ${(error as Error).message}`);
   }
@@ -56,10 +78,36 @@ export async function connectCommand(args: string[]): Promise<number> {
   if (!(BELL_MODES as readonly string[]).includes(bell)) {
     throw new UsageError(`connect: --bell takes off, mention or all, not "${bell}"`);
   }
+  const caFile = stringOption(parsed, "ca");
+  if (caFile !== undefined && !tls) throw new UsageError("connect: --ca goes with --tls");
+  let caCerts: string[] = [];
+  if (caFile !== undefined) {
+    try {
+      caCerts = [await Deno.readTextFile(caFile)];
+    } catch (error) {
+      throw new UsageError(`connect: cannot read --ca "${caFile}": ${(error as Error).message}`);
+    }
+  }
   const interactive = Deno.stdin.isTerminal() && parsed.json !== true;
   const noHistory = parsed.history === false;
-  const connect = (name: string) =>
-    ChatClient.connect({ ...addr, name, ...(noHistory ? { history: 0 } : {}) });
+  // Kept for reconnecting: what was given or asked for once is not asked for again.
+  const secrets: Pick<ConnectOptions, "password" | "serverPassword"> = {};
+  const serverPassword = await secretOption(stringOption(parsed, "server-password-file"));
+  if (serverPassword !== undefined) secrets.serverPassword = serverPassword;
+  const password = await secretOption(
+    stringOption(parsed, "password-file"),
+    "PARLEY_NAME_PASSWORD",
+  );
+  if (password !== undefined) secrets.password = password;
+  const connect = (name: string, namePassword?: string) =>
+    ChatClient.connect({
+      ...addr,
+      name,
+      ...secrets,
+      ...(namePassword === undefined ? {} : { password: namePassword }),
+      ...(tls ? { tls: { caCerts } } : {}),
+      ...(noHistory ? { history: 0 } : {}),
+    });
 
   let name = stringOption(parsed, "name") ?? loginName();
   let client: ChatClient | undefined;
@@ -67,13 +115,19 @@ export async function connectCommand(args: string[]): Promise<number> {
     try {
       client = await connect(name);
     } catch (error) {
-      const refusal = error instanceof ChatError ? error : undefined;
-      if (!(refusal || error instanceof Deno.errors.ConnectionRefused)) throw error;
-      const reason = (error as Error).message;
-      if (interactive && (refusal?.code === "name_taken" || refusal?.code === "invalid_name")) {
+      const reason = joinFailure(error);
+      const code = error instanceof ChatError ? error.code : undefined;
+      if (interactive && (code === "name_taken" || code === "invalid_name")) {
         const next = prompt(`${reason}. Another name:`);
         if (next === null || next.trim() === "") return EXIT_FAILURE;
         name = next.trim();
+        continue;
+      }
+      if (interactive && (code === "auth_failed" || code === "wrong_password")) {
+        const secret = promptSecret(`${reason}. Password:`);
+        if (secret === null || secret === "") return EXIT_FAILURE;
+        if (code === "auth_failed") secrets.serverPassword = secret;
+        else secrets.password = secret;
         continue;
       }
       console.error(`parley: cannot join ${addr.hostname}:${addr.port}: ${reason}`);
@@ -95,6 +149,27 @@ export async function connectCommand(args: string[]): Promise<number> {
     connect,
     noHistory,
   });
+}
+
+/** Why joining failed, in a sentence; rethrows what is not a failure to join but a bug. */
+function joinFailure(error: unknown): string {
+  if (error instanceof ChatError) return error.message;
+  if (error instanceof Deno.errors.InvalidData) {
+    return `the TLS handshake failed (${error.message}); if the server's certificate is ` +
+      "signed by your own CA, pass it with --ca FILE";
+  }
+  if (
+    error instanceof Deno.errors.ConnectionRefused ||
+    error instanceof Deno.errors.NotFound ||
+    error instanceof Deno.errors.TimedOut ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.AddrNotAvailable ||
+    error instanceof Deno.errors.NetworkUnreachable
+  ) {
+    return error.message;
+  }
+  throw error;
 }
 
 function loginName(): string {

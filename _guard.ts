@@ -54,7 +54,8 @@ export class Guard {
 
   /**
    * Checks the server password and, for a registered name, its password. A wrong one is
-   * answered only after the address's penalty; a right one marks the name proven.
+   * answered only after the address's penalty; right ones mark the name proven and forgive
+   * the address its earlier wrong guesses.
    */
   async admit(
     asker: Asker,
@@ -71,7 +72,9 @@ export class Guard {
         });
       }
     }
-    return await this.prove(asker, name, passwords.password);
+    const refusal = await this.prove(asker, name, passwords.password);
+    if (refusal === undefined) this.#throttle.succeed(asker.ip);
+    return refusal;
   }
 
   /** Checks the password of `name` if it is registered; marks it proven if right. */

@@ -32,7 +32,10 @@ export class Listeners {
   #plain: Deno.TcpListener | undefined;
   #tls: Deno.TlsListener | undefined;
   #loops = new Set<Promise<void>>();
+  #loopOf = new Map<Deno.Listener<ServerConn, Deno.NetAddr>, Promise<void>>();
   #closed = false;
+  /** The certificate and key in use, to fall back on when new ones do not work. */
+  #pem: Deno.TlsCertifiedKeyPem | undefined;
 
   /**
    * Opens the listeners and starts accepting; each connection goes to `onConn`.
@@ -73,23 +76,27 @@ export class Listeners {
    * already open are not touched. If the new files do not work, the old ones stay in use and
    * this throws.
    */
-  reloadTls(): void {
+  async reloadTls(): Promise<void> {
     const tls = this.#options.tls;
     const old = this.#tls;
     if (tls === undefined || old === undefined || this.#closed) return;
     const pem = readPem(tls);
     const port = old.addr.port;
-    // Without SO_REUSEPORT two listeners cannot share the port: close, then listen again at
-    // once. A connection attempt in between is refused and the client tries again.
+    // Without SO_REUSEPORT two listeners cannot share the port: close, wait for the port to
+    // be let go, then listen again. A connection attempt in between is refused, and the client
+    // tries again.
     this.#tls = undefined;
     old.close();
+    await this.#loopOf.get(old);
+    let failure: unknown;
     try {
       this.#tls = this.#listenTls(port, pem);
     } catch (error) {
+      failure = error;
       this.#tls = this.#listenTls(port, this.#pem!);
-      throw error;
     }
     this.#start(this.#tls);
+    if (failure !== undefined) throw failure;
   }
 
   /** Stops accepting. */
@@ -104,8 +111,6 @@ export class Listeners {
     while (this.#loops.size > 0) await Promise.all(this.#loops);
   }
 
-  #pem: Deno.TlsCertifiedKeyPem | undefined;
-
   #listenTls(port: number, pem: Deno.TlsCertifiedKeyPem): Deno.TlsListener {
     const listener = Deno.listenTls({ hostname: this.#options.hostname, port, ...pem });
     this.#pem = pem;
@@ -113,8 +118,12 @@ export class Listeners {
   }
 
   #start(listener: Deno.Listener<ServerConn, Deno.NetAddr>): void {
-    const loop = this.#accept(listener).finally(() => this.#loops.delete(loop));
+    const loop = this.#accept(listener).finally(() => {
+      this.#loops.delete(loop);
+      this.#loopOf.delete(listener);
+    });
     this.#loops.add(loop);
+    this.#loopOf.set(listener, loop);
   }
 
   async #accept(listener: Deno.Listener<ServerConn, Deno.NetAddr>): Promise<void> {

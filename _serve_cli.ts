@@ -6,12 +6,20 @@ import {
   integerOption,
   parseCommandArgs,
   secondsOption,
+  secretOption,
   stringOption,
   UsageError,
 } from "./_args.ts";
 import { onTerminationSignals } from "./_signals.ts";
 import { LOG_LEVELS, type LogLevel } from "./_log.ts";
-import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_PORT, DEFAULT_ROOM, roomProblem } from "./protocol.ts";
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_PORT,
+  DEFAULT_ROOM,
+  DEFAULT_TLS_PORT,
+  nameProblem,
+  roomProblem,
+} from "./protocol.ts";
 import { defaultDatabasePath } from "./_store.ts";
 import { ChatServer, type ServerOptions } from "./server.ts";
 
@@ -44,6 +52,14 @@ Options:
   --ping-interval S      ping a client silent for S seconds, 0 never (default 30)
   --ping-timeout S       drop a pinged client that does not answer in S seconds (default 20)
   --hello-timeout S      close a connection that says no hello in S seconds (default 10)
+  --tls-cert FILE        also listen for TLS, with this certificate chain (PEM)...
+  --tls-key FILE         ...and this private key (PEM); SIGHUP reloads both
+  --tls-port PORT        the TLS port (default ${DEFAULT_TLS_PORT})
+  --no-plain             take TLS connections only
+  --password-file FILE   clients must give the password in FILE (first line); the
+                         PARLEY_PASSWORD environment variable does the same
+  --operators A,B        operators: registered names that may /kick, /ban, /unban,
+                         set topics (then only they may) and see /stats
   --log-level LEVEL      ${LOG_LEVELS.join(", ")} (default info)
   -h, --help             show this help
 `;
@@ -51,7 +67,6 @@ Options:
 /** Runs `parley serve` with `args`; resolves with the exit code once the server has stopped. */
 export async function serveCommand(args: string[]): Promise<number> {
   const parsed = parseCommandArgs("serve", args, {
-    boolean: ["help"],
     string: [
       "host",
       "port",
@@ -71,8 +86,16 @@ export async function serveCommand(args: string[]): Promise<number> {
       "ping-interval",
       "ping-timeout",
       "hello-timeout",
+      "tls-cert",
+      "tls-key",
+      "tls-port",
+      "password-file",
+      "operators",
       "log-level",
     ],
+    boolean: ["help", "plain"],
+    negatable: ["plain"],
+    default: { plain: true },
     alias: { h: "help" },
   });
   if (parsed.help) {
@@ -118,12 +141,45 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (pingTimeout !== undefined) options.pingTimeoutMs = pingTimeout;
   const helloTimeout = secondsOption("serve", parsed, "hello-timeout", false);
   if (helloTimeout !== undefined) options.helloTimeoutMs = helloTimeout;
+  const certFile = stringOption(parsed, "tls-cert");
+  const keyFile = stringOption(parsed, "tls-key");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError("serve: --tls-cert and --tls-key go together");
+  }
+  const tlsPort = stringOption(parsed, "tls-port");
+  if (certFile !== undefined && keyFile !== undefined) {
+    options.tls = { certFile, keyFile };
+    if (tlsPort !== undefined) options.tls.port = portOption(tlsPort);
+  } else if (tlsPort !== undefined || parsed.plain === false) {
+    throw new UsageError("serve: --tls-port and --no-plain need --tls-cert and --tls-key");
+  }
+  if (parsed.plain === false) options.plain = false;
+  const password = await secretOption(stringOption(parsed, "password-file"));
+  if (password !== undefined) options.password = password;
+  const operators = stringOption(parsed, "operators");
+  if (operators !== undefined) {
+    options.operators = operators.split(",").map((name) => {
+      const problem = nameProblem(name.trim());
+      if (problem !== undefined) throw new UsageError(`serve: --operators: ${problem}`);
+      return name.trim();
+    });
+  }
   options.db = stringOption(parsed, "db") ?? defaultDatabasePath();
   if (options.db !== ":memory:") await ensureParentDirectory(options.db);
 
   const server = new ChatServer(options);
   const stopListening = onTerminationSignals(() => server.shutdown());
-  console.log(`parley listening on ${formatAddr(server.addr)}`);
+  const reload = () => {
+    server.reloadTls().then(
+      () => console.error("parley: TLS certificate reloaded"),
+      (error) => console.error(`parley: TLS certificate not reloaded, the old one stays: ${error}`),
+    );
+  };
+  if (options.tls !== undefined && Deno.build.os !== "windows") {
+    Deno.addSignalListener("SIGHUP", reload);
+  }
+  if (options.plain !== false) console.log(`parley listening on ${formatAddr(server.addr)}`);
+  if (server.tlsAddr) console.log(`parley listening for TLS on ${formatAddr(server.tlsAddr)}`);
   console.log(reachHint(server.addr.hostname));
   console.log(
     options.db === ":memory:"
@@ -132,6 +188,9 @@ export async function serveCommand(args: string[]): Promise<number> {
   );
   await server.finished;
   stopListening();
+  if (options.tls !== undefined && Deno.build.os !== "windows") {
+    Deno.removeSignalListener("SIGHUP", reload);
+  }
   return EXIT_OK;
 }
 

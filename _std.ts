@@ -10,6 +10,7 @@
 
 import * as cli from "npm:deno-std@1.4.0/cli/parse_args.js";
 import * as streams from "npm:deno-std@1.4.0/streams/text_line_stream.js";
+import * as secrets from "npm:deno-std@1.4.0/cli/prompt_secret.js";
 import * as asserts from "npm:deno-std@1.4.0/assert/mod.js";
 
 /** The subset of @std/cli `parseArgs` options Parley uses. */
@@ -31,6 +32,11 @@ export interface ParsedArgs {
 
 /** @std/cli `parseArgs`. */
 export const parseArgs: (args: string[], options?: ParseArgsOptions) => ParsedArgs = cli.parseArgs;
+
+/** @std/cli `promptSecret`: asks for a line without showing it; null if stdin is no terminal. */
+export const promptSecret: (message?: string, options?: { mask?: string; clear?: boolean }) =>
+  | string
+  | null = secrets.promptSecret;
 
 /** @std/streams `TextLineStream`. */
 export const TextLineStream: new (options?: { allowCR?: boolean }) => TransformStream<

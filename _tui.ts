@@ -9,7 +9,7 @@ import { LineEditor } from "./_line_editor.ts";
 import { onTerminationSignals } from "./_signals.ts";
 import { type ChatClient, ChatError } from "./client.ts";
 import { foldName, type MessageFrame, type PrivateFrame, type ServerFrame } from "./protocol.ts";
-import { type Command, HELP, parseCommand } from "./_commands.ts";
+import { type Command, HELP, holdsSecret, parseCommand } from "./_commands.ts";
 
 /** When the bell rings: never, for messages that name you, or for every message. */
 export type BellMode = "off" | "mention" | "all";
@@ -21,8 +21,9 @@ export interface TerminalOptions {
   bell: BellMode;
   /** Reconnect after losing the server, rather than exiting 1. */
   reconnect: boolean;
-  /** Connects and joins under `name`; used again to reconnect. */
-  connect(name: string): Promise<ChatClient>;
+  /** Connects and joins under `name`, with its password if it has one; used again to
+   * reconnect. */
+  connect(name: string, password?: string): Promise<ChatClient>;
   /** Replay no history on entering a room. */
   noHistory: boolean;
 }
@@ -60,6 +61,8 @@ class TerminalChat {
   /** The rooms this user is in, by folded name, with their topics and the newest and oldest
    * message ids seen: after a reconnect, a room's replay shows only what is newer. */
   #rooms = new Map<string, { name: string; topic: string; newest: number; oldest: number }>();
+  /** The password given this session for a name, by /register or /nick, to reconnect with. */
+  #password: string | undefined;
   /** Rooms with a /history request under way: their next `history` frame is shown whole. */
   #paging = new Set<string>();
 
@@ -196,18 +199,16 @@ class TerminalChat {
       this.#notice("Not connected: your line is kept until the connection is back.");
       return;
     }
-    this.#editor.submit();
+    const command = parseCommand(text);
+    // A line with a password is neither kept in the history nor shown.
+    if (holdsSecret(command)) this.#editor.clear();
+    else this.#editor.submit();
     try {
-      this.#run(client, text);
+      this.#execute(client, command);
     } catch (error) {
       this.#notice(`Not sent: ${(error as Error).message}`);
     }
     this.#print(undefined);
-  }
-
-  /** Runs a command, or sends a message. */
-  #run(client: ChatClient, line: string): void {
-    this.#execute(client, parseCommand(line));
   }
 
   #execute(client: ChatClient, command: Command): void {
@@ -273,7 +274,23 @@ class TerminalChat {
         return client.history(target, options);
       }
       case "nick":
-        return client.rename(command.name);
+        if (command.password !== undefined) this.#password = command.password;
+        return client.rename(command.name, command.password);
+      case "register":
+        this.#password = command.password;
+        return client.register(command.password);
+      case "kick":
+        return client.kick(command.name, command.reason);
+      case "ban": {
+        const options: { seconds?: number; reason?: string } = {};
+        if (command.seconds !== undefined) options.seconds = command.seconds;
+        if (command.reason !== undefined) options.reason = command.reason;
+        return client.ban(command.target, options);
+      }
+      case "unban":
+        return client.unban(command.target);
+      case "stats":
+        return client.stats();
       case "ping":
         client.ping().then(
           (ms) => this.#notice(`Round trip to the server: ${ms.toFixed(1)} ms`),
@@ -336,7 +353,7 @@ class TerminalChat {
       await this.#sleep(delay);
       if (this.#quitting) return;
       try {
-        const client = await this.#options.connect(this.#name);
+        const client = await this.#options.connect(this.#name, this.#password);
         if (this.#quitting) return client.close();
         this.#client = client;
         this.#notice(`Reconnected as ${client.name}.`);

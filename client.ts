@@ -20,6 +20,7 @@ import { Outbox, readLines } from "./_framing.ts";
 import { Channel } from "./_channel.ts";
 import { TokenBucket } from "./_rate.ts";
 import {
+  type BanFrame,
   type ClientFrame,
   decodeServerFrame,
   DEFAULT_PORT,
@@ -55,6 +56,13 @@ export interface ConnectOptions {
   history?: number;
   /** Aborts connecting and joining. */
   signal?: AbortSignal;
+  /** Connect with TLS, verifying the server's certificate against the system's roots and any
+   * `caCerts` given (PEM). */
+  tls?: boolean | { caCerts?: string[] };
+  /** The password of the name, if it is registered. */
+  password?: string;
+  /** The server's password, if it has one. */
+  serverPassword?: string;
   /**
    * After this many milliseconds without hearing from the server, ping it; after as many again
    * with no answer, take it for dead and close the connection. 0 turns this off.
@@ -104,7 +112,7 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
   /** The server's welcome: the name joined under, who else is there, the server's limits. */
   readonly welcome: WelcomeFrame;
 
-  #conn: Deno.TcpConn;
+  #conn: Deno.TcpConn | Deno.TlsConn;
   #outbox: Outbox;
   #frames = new Channel<ServerFrame>();
   #pings = new Map<number, (rtt: number) => void>();
@@ -123,7 +131,7 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
   #keepAlive: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
-    conn: Deno.TcpConn,
+    conn: Deno.TcpConn | Deno.TlsConn,
     outbox: Outbox,
     lines: AsyncGenerator<Uint8Array>,
     welcome: WelcomeFrame,
@@ -153,20 +161,29 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
    */
   static async connect(options: ConnectOptions): Promise<ChatClient> {
     options.signal?.throwIfAborted();
-    const conn = await Deno.connect({
-      hostname: options.hostname ?? "127.0.0.1",
-      port: options.port ?? DEFAULT_PORT,
-      transport: "tcp",
-    });
+    const hostname = options.hostname ?? "127.0.0.1";
+    const port = options.port ?? DEFAULT_PORT;
+    const conn: Deno.TcpConn | Deno.TlsConn = options.tls
+      ? await Deno.connectTls({
+        hostname,
+        port,
+        caCerts: options.tls === true ? [] : options.tls.caCerts ?? [],
+      })
+      : await Deno.connect({ hostname, port, transport: "tcp" });
     const abort = () => closeQuietly(conn);
     options.signal?.addEventListener("abort", abort, { once: true });
     try {
       options.signal?.throwIfAborted();
-      conn.setNoDelay(true);
+      // A certificate that does not verify fails here, with the reason, rather than at the
+      // first read.
+      if ("handshake" in conn) await conn.handshake();
+      else conn.setNoDelay(true);
       const outbox = new Outbox(conn, MAX_QUEUED_BYTES);
       const lines = readLines(conn, MAX_SERVER_FRAME_BYTES);
       const hello: HelloFrame = { type: "hello", name: options.name, protocol: PROTOCOL_VERSION };
       if (options.history !== undefined) hello.history = options.history;
+      if (options.password !== undefined) hello.password = options.password;
+      if (options.serverPassword !== undefined) hello.serverPassword = options.serverPassword;
       outbox.push(encodeFrame(hello));
       // Not `for await`: leaving that loop would end `lines`, which the client goes on reading.
       for (let next = await lines.next(); !next.done; next = await lines.next()) {
@@ -297,9 +314,64 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
    * agrees, after which {@linkcode name} is the new name; otherwise an `error` frame arrives.
    *
    * @param name The new name.
+   * @param password The new name's password, if it is registered.
    */
-  rename(name: string): void {
-    this.#write(encodeFrame({ type: "nick", name }));
+  rename(name: string, password?: string): void {
+    this.#write(
+      encodeFrame(
+        password === undefined ? { type: "nick", name } : { type: "nick", name, password },
+      ),
+    );
+  }
+
+  /**
+   * Registers the current name: from then on it needs `password` to be used. A `notice` frame
+   * confirms; an `error` frame refuses (`weak_password` under 8 characters).
+   *
+   * @param password The password.
+   */
+  register(password: string): void {
+    this.#write(encodeFrame({ type: "register", password }));
+  }
+
+  /**
+   * Operators only: disconnects a user. A `notice` frame confirms.
+   *
+   * @param name The user.
+   * @param reason Shown to them and the others.
+   */
+  kick(name: string, reason?: string): void {
+    this.#write(
+      encodeFrame(reason === undefined ? { type: "kick", name } : { type: "kick", name, reason }),
+    );
+  }
+
+  /**
+   * Operators only: bans a name or an IP address and disconnects whoever it covers. A `notice`
+   * frame confirms.
+   *
+   * @param target A user name, or an IPv4 or IPv6 address.
+   * @param options For how many seconds (for good, if absent), and why.
+   */
+  ban(target: string, options: { seconds?: number; reason?: string } = {}): void {
+    const frame: BanFrame = { type: "ban", target };
+    if (options.seconds !== undefined) frame.duration = options.seconds;
+    if (options.reason !== undefined) frame.reason = options.reason;
+    this.#write(encodeFrame(frame));
+  }
+
+  /**
+   * Operators only: lifts a ban. A `notice` frame confirms.
+   *
+   * @param target The name or address banned.
+   */
+  unban(target: string): void {
+    this.#write(encodeFrame({ type: "unban", target }));
+  }
+
+  /** Operators only: asks for the server's figures; a `stats` frame answers. */
+  stats(): void {
+    this.#write(encodeFrame({ type: "stats" }));
   }
 
   /**

@@ -24,13 +24,7 @@
  * @module
  */
 
-export {
-  ChatServer,
-  DEFAULT_TLS_PORT,
-  type LogLevel,
-  type ServerOptions,
-  type TlsFiles,
-} from "./server.ts";
+export { ChatServer, type LogLevel, type ServerOptions, type TlsFiles } from "./server.ts";
 export { ChatClient, ChatError, type ConnectOptions, type SendOptions } from "./client.ts";
 export * from "./protocol.ts";
 export { VERSION } from "./_version.ts";

@@ -27,6 +27,9 @@ export const PROTOCOL_VERSION = 1;
 /** The port servers listen on when none is given. */
 export const DEFAULT_PORT = 7342;
 
+/** The port servers listen on for TLS when none is given. */
+export const DEFAULT_TLS_PORT = 7343;
+
 /** The longest client frame, in bytes without its newline, a server accepts by default. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 

@@ -27,6 +27,7 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_PORT,
   DEFAULT_ROOM,
+  DEFAULT_TLS_PORT,
   encodeFrame,
   type ErrorCode,
   type LeaveReason,
@@ -144,9 +145,6 @@ export interface ServerOptions {
    */
   logLevel?: LogLevel;
 }
-
-/** The port a server listens on for TLS when none is given. */
-export const DEFAULT_TLS_PORT = 7343;
 
 /** How long a connection that is being closed may take to receive its last frames. */
 const LINGER_MS = 2000;
@@ -330,8 +328,8 @@ export class ChatServer implements AsyncDisposable {
    *
    * @throws {Error} If the new files cannot be read or used; the old ones stay in use.
    */
-  reloadTls(): void {
-    this.#listeners.reloadTls();
+  async reloadTls(): Promise<void> {
+    await this.#listeners.reloadTls();
     this.#log("info", "TLS certificate reloaded");
   }
 
