@@ -444,40 +444,44 @@ export interface PongFrame {
   id?: Scalar;
 }
 
-/** Stable, snake_case error codes. docs/PROTOCOL.md says when each is sent. */
-export type ErrorCode =
-  | "invalid_utf8"
-  | "invalid_json"
-  | "invalid_frame"
-  | "unknown_type"
-  | "unsupported_protocol"
-  | "not_joined"
-  | "already_joined"
-  | "invalid_name"
-  | "name_taken"
-  | "invalid_text"
-  | "invalid_room"
-  | "no_such_room"
-  | "not_in_room"
-  | "already_in_room"
-  | "too_many_rooms"
-  | "no_such_user"
-  | "store_failed"
-  | "rate_limited"
-  | "auth_failed"
-  | "wrong_password"
-  | "weak_password"
-  | "not_operator"
-  | "kicked"
-  | "banned"
-  | "no_such_ban"
-  | "server_full"
-  | "too_many_connections"
-  | "hello_timeout"
-  | "timeout"
-  | "frame_too_large"
-  | "slow_consumer"
-  | "server_shutdown";
+/** Every error code, stable and snake_case. docs/PROTOCOL.md says when each is sent. */
+export const ERROR_CODES = [
+  "invalid_utf8",
+  "invalid_json",
+  "invalid_frame",
+  "unknown_type",
+  "unsupported_protocol",
+  "not_joined",
+  "already_joined",
+  "invalid_name",
+  "name_taken",
+  "invalid_text",
+  "invalid_room",
+  "no_such_room",
+  "not_in_room",
+  "already_in_room",
+  "too_many_rooms",
+  "no_such_user",
+  "store_failed",
+  "rate_limited",
+  "auth_failed",
+  "wrong_password",
+  "weak_password",
+  "not_operator",
+  "kicked",
+  "banned",
+  "no_such_ban",
+  "server_full",
+  "too_many_connections",
+  "hello_timeout",
+  "timeout",
+  "frame_too_large",
+  "slow_consumer",
+  "server_shutdown",
+] as const;
+
+/** A stable, snake_case error code: one of {@linkcode ERROR_CODES}. */
+export type ErrorCode = typeof ERROR_CODES[number];
 
 /** Reports a problem with what the client sent, or why the server is closing the connection. */
 export interface ErrorFrame {

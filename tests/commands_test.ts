@@ -1,5 +1,5 @@
 import { assertEquals } from "../_std.ts";
-import { parseCommand } from "../_commands.ts";
+import { holdsSecret, parseCommand, parseDuration } from "../_commands.ts";
 
 Deno.test("plain lines are messages; // escapes a leading slash", () => {
   assertEquals(parseCommand("hello /world"), { type: "say", text: "hello /world" });
@@ -42,4 +42,29 @@ Deno.test("wrong use says how to use it", () => {
     type: "invalid",
     message: 'Unknown command "/frobnicate"; /help lists them',
   });
+});
+
+Deno.test("account and operator commands; lines with passwords are marked secret", () => {
+  const cases: [string, unknown][] = [
+    ["/register hunter22", { type: "register", password: "hunter22" }],
+    ["/nick alice pw123456", { type: "nick", name: "alice", password: "pw123456" }],
+    ["/kick bob", { type: "kick", name: "bob" }],
+    ["/kick bob too loud", { type: "kick", name: "bob", reason: "too loud" }],
+    ["/ban bob", { type: "ban", target: "bob" }],
+    ["/ban bob 2h", { type: "ban", target: "bob", seconds: 7200 }],
+    ["/ban ::1 30m flooding", { type: "ban", target: "::1", seconds: 1800, reason: "flooding" }],
+    ["/ban bob spamming links", { type: "ban", target: "bob", reason: "spamming links" }],
+    ["/unban bob", { type: "unban", target: "bob" }],
+    ["/stats", { type: "stats" }],
+  ];
+  for (const [line, command] of cases) assertEquals(parseCommand(line), command, line);
+  assertEquals(holdsSecret(parseCommand("/register hunter22")), true);
+  assertEquals(holdsSecret(parseCommand("/nick alice pw123456")), true);
+  assertEquals(holdsSecret(parseCommand("/nick alice")), false);
+  assertEquals(holdsSecret(parseCommand("hello")), false);
+  assertEquals([parseDuration("90"), parseDuration("7d"), parseDuration("soon")], [
+    90,
+    604800,
+    undefined,
+  ]);
 });

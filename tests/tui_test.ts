@@ -3,7 +3,7 @@
 // its cursor. The server and the other users are in this process.
 
 import { assert, assertEquals, assertLess, assertMatch, assertStringIncludes } from "../_std.ts";
-import type { ChatClient } from "../client.ts";
+import { ChatClient } from "../client.ts";
 import type { ServerFrame } from "../protocol.ts";
 import { ChatServer } from "../server.ts";
 import { deadline, join, MOD_TS, nextFrame, startServer } from "./_helpers.ts";
@@ -633,5 +633,30 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "tui: /register keeps the password off the screen and out of the history",
+  ignore,
+  async fn() {
+    await using server = startServer();
+    await using term = await openTerminal();
+    await startClient(term, server, ["--name", "alice"]);
+    await term.run("an ordinary line");
+    await term.run("/register hunter2hunter2");
+    await term.waitFor(above(/-- Name "alice" is registered to you/m, "alice> "));
+    assert(!(await term.capture({ history: true })).includes("hunter2"), "the password is shown");
+    await term.press("Up");
+    await term.waitFor(inputRow("alice> an ordinary line"));
+    await term.press("C-u");
+    await term.run("/quit");
+    assertEquals(await exitStatus(term), 0);
+    await using again = await ChatClient.connect({
+      port: server.addr.port,
+      name: "alice",
+      password: "hunter2hunter2",
+    });
+    assertEquals(again.welcome.name, "alice");
   },
 });
