@@ -217,6 +217,36 @@ export class ParleyProcess implements AsyncDisposable {
   }
 }
 
+/**
+ * Starts `parley serve` on a free port with an in-memory store and no logging (each can be
+ * overridden by `args`, since the last value of an option wins), and waits until it listens.
+ */
+export async function serveProcess(args: string[] = []): Promise<ParleyProcess & { port: number }> {
+  const server = new ParleyProcess([
+    "serve",
+    "--db",
+    ":memory:",
+    "--port",
+    "0",
+    "--log-level",
+    "silent",
+    ...args,
+  ]);
+  try {
+    const [, port] = await server.waitFor(/listening on \S+:(\d+)/);
+    return Object.assign(server, { port: Number(port) });
+  } catch (error) {
+    await server[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
+/** A temporary directory, removed on disposal. */
+export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "parley-test-" });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
 /** Runs `parley ARGS` to the end, with `stdin` as its input; returns its exit code and output. */
 export async function runParley(
   args: string[],

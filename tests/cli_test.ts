@@ -8,6 +8,7 @@ import {
   ParleyProcess,
   RawPeer,
   runParley,
+  serveProcess,
   startServer,
 } from "./_helpers.ts";
 
@@ -47,17 +48,8 @@ Deno.test("usage errors exit 2 with a one-line reason", async () => {
 });
 
 Deno.test("parley serve runs until SIGTERM, tells clients, and exits 0", async () => {
-  await using server = new ParleyProcess([
-    "serve",
-    "--db",
-    ":memory:",
-    "--port",
-    "0",
-    "--log-level",
-    "info",
-  ]);
-  const [, port] = await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
-  await using peer = await RawPeer.connect(Number(port));
+  await using server = await serveProcess(["--log-level", "info"]);
+  await using peer = await RawPeer.connect(server.port);
   assertEquals((await peer.hello("alice")).type, "welcome");
   await server.waitFor(/joined as "alice"/, "stderr");
   server.child.kill("SIGTERM");
@@ -68,16 +60,9 @@ Deno.test("parley serve runs until SIGTERM, tells clients, and exits 0", async (
 });
 
 Deno.test("parley serve listens on IPv6", async () => {
-  await using server = new ParleyProcess([
-    "serve",
-    "--db",
-    ":memory:",
-    "--host",
-    "::1",
-    "--port",
-    "0",
-  ]);
-  const [, port] = await server.waitFor(/listening on \[::1\]:(\d+)/);
+  await using server = await serveProcess(["--host", "::1"]);
+  await server.waitFor(/listening on \[::1\]:/);
+  const port = server.port;
   await using client = await ChatClient.connect({
     hostname: "::1",
     port: Number(port),
@@ -90,16 +75,8 @@ Deno.test({
   name: "a 16 MiB stream of unterminated lines does not grow the server's memory",
   ignore: Deno.build.os !== "linux",
   async fn() {
-    await using server = new ParleyProcess([
-      "serve",
-      "--db",
-      ":memory:",
-      "--port",
-      "0",
-      "--log-level",
-      "silent",
-    ]);
-    const [, port] = await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
+    await using server = await serveProcess();
+    const port = server.port;
     const rss = () => {
       const status = Deno.readTextFileSync(`/proc/${server.child.pid}/status`);
       return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;

@@ -3,7 +3,15 @@
 
 import { assert, assertEquals, assertGreater, assertLess } from "../_std.ts";
 import { ChatClient } from "../client.ts";
-import { deadline, join, nextFrame, ParleyProcess, RawPeer, startServer } from "./_helpers.ts";
+import {
+  deadline,
+  join,
+  nextFrame,
+  ParleyProcess,
+  RawPeer,
+  serveProcess,
+  startServer,
+} from "./_helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -27,18 +35,8 @@ Deno.test({
   name: "one client stops reading: 20 others get all 20,000 messages, memory stays bounded",
   ignore: Deno.build.os !== "linux",
   async fn() {
-    await using server = new ParleyProcess([
-      "serve",
-      "--db",
-      ":memory:",
-      "--port",
-      "0",
-      "--rate",
-      "0",
-      "--log-level",
-      "silent",
-    ]);
-    const port = Number((await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await using server = await serveProcess(["--rate", "0"]);
+    const port = server.port;
     const before = rss(server.child.pid);
     await using sleeper = await RawPeer.connect(port);
     await sleeper.hello("sleeper");
@@ -165,8 +163,8 @@ Deno.test({
   name: "a client notices a server that went silent, and closes",
   ignore: Deno.build.os === "windows",
   async fn() {
-    await using server = new ParleyProcess(["serve", "--db", ":memory:", "--port", "0"]);
-    const port = Number((await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await using server = await serveProcess();
+    const port = server.port;
     const client = await ChatClient.connect({ port, name: "alice", keepAliveMs: 200 });
     Deno.kill(server.child.pid, "SIGSTOP");
     const stoppedAt = performance.now();

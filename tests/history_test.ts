@@ -4,13 +4,7 @@ import { ChatClient } from "../client.ts";
 import { ChatServer } from "../server.ts";
 import { MIGRATIONS } from "../_store.ts";
 import type { StoredMessage } from "../protocol.ts";
-import { deadline, join, nextFrame, ParleyProcess, startServer } from "./_helpers.ts";
-
-/** A temporary directory, removed on disposal. */
-async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "parley-test-" });
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
+import { deadline, join, nextFrame, serveProcess, startServer, tempDir } from "./_helpers.ts";
 
 /** Sends `count` messages from `client` and waits until they are stored (a ping round trip
  * after them is answered only once the batch before it has been written). */
@@ -206,18 +200,8 @@ Deno.test({
     const db = `${dir.path}/crash.db`;
     const received = new Set<number>();
     {
-      await using server = new ParleyProcess([
-        "serve",
-        "--db",
-        db,
-        "--port",
-        "0",
-        "--rate",
-        "0",
-        "--log-level",
-        "silent",
-      ]);
-      const port = Number((await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+      await using server = await serveProcess(["--db", db, "--rate", "0"]);
+      const port = server.port;
       const sender = await ChatClient.connect({ port, name: "sender" });
       const watcher = await ChatClient.connect({ port, name: "watcher", history: 0 });
       const watching = (async () => {

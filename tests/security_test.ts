@@ -16,18 +16,13 @@ import {
   deadline,
   join,
   nextFrame,
-  ParleyProcess,
   RawPeer,
   runParley,
+  serveProcess,
   startServer,
+  tempDir,
 } from "./_helpers.ts";
 import { makeCertificates } from "./_tls.ts";
-
-/** A temporary directory, removed on disposal. */
-async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "parley-security-" });
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
 
 /** The ChatError a connection attempt fails with. */
 async function refusal(options: Parameters<typeof ChatClient.connect>[0]): Promise<ChatError> {
@@ -93,12 +88,7 @@ Deno.test({
     const keyFile = `${dir.path}/live.key`;
     await Deno.copyFile(first.certFile, certFile);
     await Deno.copyFile(first.keyFile, keyFile);
-    await using server = new ParleyProcess([
-      "serve",
-      "--db",
-      ":memory:",
-      "--port",
-      "0",
+    await using server = await serveProcess([
       "--tls-port",
       "0",
       "--tls-cert",
@@ -161,7 +151,7 @@ Deno.test("repeated wrong passwords from one address are answered ever more slow
   assertGreater(times[2]!, 195);
   assertGreater(times[3]!, 395);
   // The right password is still accepted, and forgives the address.
-  await using right = await ChatClient.connect({
+  await using _right = await ChatClient.connect({
     port: server.addr.port,
     name: "right",
     serverPassword: "correct horse",
@@ -175,16 +165,8 @@ Deno.test("the CLI takes the server password from a file or PARLEY_PASSWORD, nev
   await using dir = await tempDir();
   const file = `${dir.path}/password`;
   await Deno.writeTextFile(file, "s3cret words\n");
-  await using server = new ParleyProcess([
-    "serve",
-    "--db",
-    ":memory:",
-    "--port",
-    "0",
-    "--password-file",
-    file,
-  ]);
-  const port = Number((await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+  await using server = await serveProcess(["--password-file", file]);
+  const port = server.port;
   await using watcher = await ChatClient.connect({
     port,
     name: "watcher",
