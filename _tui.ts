@@ -6,6 +6,7 @@ import { EXIT_FAILURE, EXIT_OK } from "./_args.ts";
 import { formatFrame, formatNotice, type FormatOptions } from "./_format.ts";
 import { type Key, KeyDecoder } from "./_keys.ts";
 import { LineEditor } from "./_line_editor.ts";
+import { unicodeWidth } from "./_std.ts";
 import { onTerminationSignals } from "./_signals.ts";
 import { type ChatClient, ChatError } from "./client.ts";
 import { foldName, type MessageFrame, type PrivateFrame, type ServerFrame } from "./protocol.ts";
@@ -35,6 +36,8 @@ const PASTE_OFF = "\x1b[?2004l";
 /** How long a lone ESC waits for the rest of an escape sequence before it is the Escape key. */
 const ESCAPE_WAIT_MS = 50;
 const MAX_BACKOFF_MS = 30_000;
+/** Entries kept to draw the screen again. */
+const RECENT_ENTRIES = 500;
 
 /**
  * Runs the interactive client on `client` until the user quits or, without reconnect, the
@@ -63,6 +66,8 @@ class TerminalChat {
   #rooms = new Map<string, { name: string; topic: string; newest: number; oldest: number }>();
   /** The password given this session for a name, by /register or /nick, to reconnect with. */
   #password: string | undefined;
+  /** What was printed last, to draw the screen again after a resize. */
+  #recent: string[] = [];
   /** Rooms with a /history request under way: their next `history` frame is shown whole. */
   #paging = new Set<string>();
 
@@ -76,7 +81,9 @@ class TerminalChat {
   async run(): Promise<number> {
     Deno.stdin.setRaw(true);
     const stopSignals = onTerminationSignals(() => this.#quit(EXIT_OK));
-    const redraw = () => this.#print(undefined);
+    // Terminals rewrap (or cut) what is on screen when resized, each in its own way, so the
+    // input area can no longer be found: start the screen afresh.
+    const redraw = () => this.#repaint();
     if (Deno.build.os !== "windows") Deno.addSignalListener("SIGWINCH", redraw);
     try {
       this.#write(PASTE_ON);
@@ -168,9 +175,7 @@ class TerminalChat {
         editor.deleteToEnd();
         break;
       case "redraw":
-        this.#write("\x1b[H\x1b[2J");
-        this.#cursorRow = 0;
-        break;
+        return this.#repaint();
       case "interrupt":
         return this.#quit(EXIT_OK);
       case "eof":
@@ -468,9 +473,41 @@ class TerminalChat {
   /** Prints `text` (if any) above the input line, then draws the input line again. */
   #print(text: string | undefined): void {
     let output = this.#inputTop() + "\x1b[J";
-    if (text !== undefined) output += text.replaceAll("\n", "\r\n") + "\r\n";
+    if (text !== undefined) {
+      output += text.replaceAll("\n", "\r\n") + "\r\n";
+      this.#recent.push(text);
+      if (this.#recent.length > RECENT_ENTRIES) this.#recent.shift();
+    }
     if (!this.#quitting) output += this.#drawInput();
     this.#write(output);
+  }
+
+  /** Clears the screen and draws it again: the latest entries that fit, then the input. */
+  #repaint(): void {
+    const { columns, rows } = terminalSize();
+    const room = rows - this.#editor.render(this.#prompt(), columns).rows.length;
+    const shown: string[] = [];
+    let used = 0;
+    for (let i = this.#recent.length - 1; i >= 0 && used < room; i--) {
+      const lines = this.#recent[i]!.split("\n");
+      used += lines.reduce(
+        (sum, line) => sum + Math.max(1, Math.ceil(unicodeWidth(stripAnsi(line)) / columns)),
+        0,
+      );
+      if (used <= room) shown.unshift(this.#recent[i]!);
+    }
+    this.#cursorRow = 0;
+    this.#write(
+      "\x1b[H\x1b[2J" + shown.map((entry) => entry.replaceAll("\n", "\r\n") + "\r\n").join("") +
+        (this.#quitting ? "" : this.#drawInput()),
+    );
+  }
+
+  #prompt(): string {
+    if (this.#client === undefined) return "(offline) > ";
+    return this.#rooms.size > 1 && this.#room !== undefined
+      ? `${this.#name} #${this.#room}> `
+      : `${this.#name}> `;
   }
 
   /** Escape codes that move from the cursor to the first column of the input area's top. */
@@ -479,12 +516,7 @@ class TerminalChat {
   }
 
   #drawInput(): string {
-    const prompt = this.#client === undefined
-      ? "(offline) > "
-      : this.#rooms.size > 1 && this.#room !== undefined
-      ? `${this.#name} #${this.#room}> `
-      : `${this.#name}> `;
-    const layout = this.#editor.render(prompt, columns());
+    const layout = this.#editor.render(this.#prompt(), terminalSize().columns);
     const below = layout.rows.length - 1 - layout.cursorRow;
     this.#cursorRow = layout.cursorRow;
     return layout.rows.join("\r\n") + "\r" + (below > 0 ? `\x1b[${below}A` : "") +
@@ -518,10 +550,17 @@ class TerminalChat {
   }
 }
 
-function columns(): number {
+function terminalSize(): { columns: number; rows: number } {
   try {
-    return Math.max(Deno.consoleSize().columns, 10);
+    const { columns, rows } = Deno.consoleSize();
+    return { columns: Math.max(columns, 10), rows: Math.max(rows, 2) };
   } catch {
-    return 80;
+    return { columns: 80, rows: 24 };
   }
+}
+
+/** `text` without the colour and attribute codes this client puts in. */
+function stripAnsi(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/\x1b\[[0-9;]*m/g, "");
 }

@@ -660,3 +660,29 @@ Deno.test({
     assertEquals(again.welcome.name, "alice");
   },
 });
+
+Deno.test({
+  name: "tui: after the window narrows, the screen is drawn afresh with one input line",
+  ignore,
+  async fn() {
+    await using server = startServer();
+    await using term = await openTerminal();
+    await using bob = await join(server, "bob");
+    await startClient(term, server, ["--name", "alice"]);
+    bob.send("before the resize");
+    const long = "word ".repeat(20).trimEnd();
+    await term.type(long);
+    await term.waitFor(/<bob> before the resize/);
+    await term.command(["resize-window", "-x", "40", "-y", "24"]);
+    // The input (7 + 99 characters) takes three rows of 40 at the bottom, once.
+    const screen = await term.waitFor((screen) => {
+      const rows = screen.trimEnd().split("\n");
+      return rows.at(-3)?.startsWith("alice> word") === true &&
+        rows.at(-1)?.endsWith("word") === true;
+    });
+    assertEquals(screen.split("alice> ").length, 2, screen);
+    assertStringIncludes(screen, "<bob> before the resize");
+    await term.press("Enter");
+    assertEquals(await messages(bob, 1), [long]);
+  },
+});
