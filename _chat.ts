@@ -34,6 +34,8 @@ export type ChatFrame = Exclude<ClientFrame, { type: "ping" | "pong" }>;
  * burst reaches recipients in pieces their queues can hold. */
 const MAX_BATCH = 256;
 
+const encoder = new TextEncoder();
+
 /** How often old history is pruned when a retention policy is set. */
 const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
 
@@ -47,6 +49,8 @@ export class Member {
   proven: string | undefined;
   /** False once the connection is ending: work finishing after an `await` must check. */
   open = true;
+  /** When it last asked to register a name. */
+  registeredAt = -Infinity;
   /** The rooms it is in, by key. */
   readonly rooms = new Map<string, Room>();
 
@@ -78,6 +82,8 @@ export interface ChatOptions {
   connectionCount: () => number;
   maxUsers: number;
   maxFrameBytes: number;
+  /** The bound of each client's queue: a history page stays well under it. */
+  maxQueueBytes: number;
   /** The flood limits, told to clients in `welcome`. */
   rate: number;
   burst: number;
@@ -227,9 +233,10 @@ export class Chat {
       case "history": {
         const room = this.#memberRoom(member, frame.room);
         if (room === undefined) return;
+        // Messages accepted but not yet stored belong in the answer too.
+        this.#flush();
         const limit = Math.min(frame.limit ?? this.#options.history, MAX_HISTORY_LIMIT);
-        const page = this.#store.history(room.key, limit, frame.before);
-        return this.#send(member, { type: "history", room: room.name, ...page });
+        return this.#sendHistory(member, room, limit, frame.before);
       }
       case "nick":
         return this.#rename(member, frame.name, frame.password);
@@ -425,13 +432,30 @@ export class Chat {
         : { type: "entered", room: room.name, users: others, topic: room.topic },
     );
     const limit = Math.min(history ?? this.#options.history, MAX_HISTORY_LIMIT);
-    if (limit > 0) {
-      this.#send(member, {
-        type: "history",
-        room: room.name,
-        ...this.#store.history(room.key, limit),
-      });
+    if (limit > 0) this.#sendHistory(member, room, limit, undefined);
+  }
+
+  /**
+   * Sends a page of a room's history: up to `limit` messages, and no more than half a client's
+   * queue, so that a replay of long messages cannot get its reader dropped as a slow consumer.
+   * What is left out is marked with `more`, to page back to.
+   */
+  #sendHistory(member: Member, room: Room, limit: number, before: number | undefined): void {
+    const page = this.#store.history(room.key, limit, before);
+    let bytes = 0;
+    let keep = page.messages.length;
+    while (keep > 0) {
+      bytes += encoder.encode(JSON.stringify(page.messages[keep - 1])).length + 1;
+      if (bytes > this.#options.maxQueueBytes / 2 && keep < page.messages.length) break;
+      keep--;
     }
+    const messages = page.messages.slice(keep);
+    this.#send(member, {
+      type: "history",
+      room: room.name,
+      messages,
+      more: page.more || messages.length < page.messages.length,
+    });
   }
 
   #leaveRoom(member: Member, room: Room, reason: LeaveReason): void {

@@ -15,11 +15,16 @@ export interface Refusal {
 /** The shortest password a name may be registered with. */
 export const MIN_PASSWORD_LENGTH = 8;
 
-/** Who asks: its address, and which registered name (by key) it has proved it owns. */
+/** Who asks: its address, which registered name (by key) it has proved it owns, and when it
+ * last had a password hashed to register a name. */
 export interface Asker {
   ip: string;
   proven: string | undefined;
+  registeredAt: number;
 }
+
+/** How often one connection may have a password hashed: each hash is deliberately slow. */
+const REGISTER_INTERVAL_MS = 10_000;
 
 /** The guard's settings. */
 export interface GuardOptions {
@@ -111,6 +116,11 @@ export class Guard {
     if (this.#store.account(key) !== undefined && asker.proven !== key) {
       return { code: "wrong_password", message: `Name "${name}" is registered already` };
     }
+    const now = performance.now();
+    if (now - asker.registeredAt < REGISTER_INTERVAL_MS) {
+      return { code: "rate_limited", message: "One registration every 10 seconds" };
+    }
+    asker.registeredAt = now;
     this.#store.setAccount(key, name, await hashPassword(password));
     asker.proven = key;
     return undefined;
@@ -123,7 +133,7 @@ export class Guard {
   }
 
   /** The ban that keeps `name` or the asker's address out, if any. */
-  banOn(asker: Asker, name?: string): Ban | undefined {
+  banOn(asker: Pick<Asker, "ip">, name?: string): Ban | undefined {
     const now = new Date();
     return this.#store.activeBan("ip", asker.ip, now) ??
       (name === undefined ? undefined : this.#store.activeBan("name", foldName(name), now));

@@ -796,7 +796,7 @@ function check(value: unknown, kind: Kind, field: string): unknown {
     case "string?":
       return typeof value === "string" ? value : invalid(`${field} must be a string`);
     case "number":
-      return typeof value === "number" ? value : invalid(`${field} must be a number`);
+      return Number.isFinite(value) ? value : invalid(`${field} must be a finite number`);
     case "count?":
       return Number.isSafeInteger(value) && (value as number) >= 0
         ? value
@@ -805,9 +805,10 @@ function check(value: unknown, kind: Kind, field: string): unknown {
     case "boolean?":
       return typeof value === "boolean" ? value : invalid(`${field} must be true or false`);
     case "scalar?":
-      return value === null || ["string", "number", "boolean"].includes(typeof value)
+      return value === null || typeof value === "string" || typeof value === "boolean" ||
+          Number.isFinite(value)
         ? value
-        : invalid(`${field} must be a string, number, boolean or null`);
+        : invalid(`${field} must be a string, finite number, boolean or null`);
     case "strings":
       return Array.isArray(value) && value.every((item) => typeof item === "string")
         ? value

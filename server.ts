@@ -303,6 +303,7 @@ export class ChatServer implements AsyncDisposable {
       connectionCount: () => this.#sessions.size,
       maxUsers,
       maxFrameBytes: this.#maxFrameBytes,
+      maxQueueBytes: this.#maxQueueBytes,
       rate: this.#rate,
       burst: this.#burst,
       history,
@@ -402,7 +403,7 @@ export class ChatServer implements AsyncDisposable {
         `Your address has its maximum of ${this.#maxConnectionsPerIp} connections open`,
       );
     } else {
-      const ban = this.#guard.banOn({ ip, proven: undefined });
+      const ban = this.#guard.banOn({ ip });
       if (ban !== undefined) {
         this.#end(
           session,

@@ -1,5 +1,5 @@
 import { DatabaseSync } from "node:sqlite";
-import { assert, assertEquals, assertGreater } from "../_std.ts";
+import { assert, assertEquals, assertGreater, assertLess } from "../_std.ts";
 import { ChatClient } from "../client.ts";
 import { ChatServer } from "../server.ts";
 import { MIGRATIONS } from "../_store.ts";
@@ -239,4 +239,32 @@ Deno.test({
     const missing = [...received].filter((id) => !stored.has(id));
     assertEquals(missing, [], "received but not stored");
   },
+});
+
+Deno.test("a replay of long messages fits the newcomer's queue; the rest is paged", async () => {
+  await using server = startServer({ rate: 0 });
+  await using alice = await join(server, "alice");
+  const long = (i: number) => `${i} ${"x".repeat(60_000)}`;
+  for (let i = 0; i < 20; i++) alice.send(long(i));
+  await alice.ping();
+  await using bob = await join(server, "bob");
+  const replay = await nextFrame(bob, "history");
+  assert(replay.messages.length < 20, "the page is cut to the queue's size");
+  assertEquals(replay.more, true);
+  const older = await pageBack(bob, "lobby", replay.messages[0]!.id);
+  assertEquals(
+    [...older, ...replay.messages].map((message) => message.text),
+    Array.from({ length: 20 }, (_, i) => long(i)),
+  );
+  assertLess(await bob.ping(), 1000); // still connected
+});
+
+Deno.test("a history request sees the asker's own message sent just before it", async () => {
+  await using server = startServer();
+  await using alice = await join(server, "alice");
+  await nextFrame(alice, "history");
+  alice.send("just now");
+  alice.history("lobby");
+  const page = await nextFrame(alice, "history");
+  assertEquals(page.messages.map((message) => message.text), ["just now"]);
 });

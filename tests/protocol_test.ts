@@ -137,6 +137,7 @@ Deno.test("every validation error has its code", () => {
     ['{"type":"send","text":"\\ud800"}', "invalid_text"],
     ['{"type":"ping","id":{}}', "invalid_frame"],
     ['{"type":"ping","id":[1]}', "invalid_frame"],
+    ['{"type":"ping","id":1e999}', "invalid_frame"],
     ['{"type":"hello","name":"a","history":-1}', "invalid_frame"],
     ['{"type":"hello","name":"a","history":1.5}', "invalid_frame"],
     ['{"type":"send","text":"hi","room":7}', "invalid_frame"],

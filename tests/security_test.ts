@@ -196,6 +196,9 @@ Deno.test("a registered name needs its password; the store keeps only a salted h
     assertEquals((await nextFrame(alice, "error")).code, "weak_password");
     alice.register(password);
     assertStringIncludes((await nextFrame(alice, "notice")).text, "registered");
+    // Each registration costs a slow hash: one every 10 seconds per connection.
+    alice.register("another password");
+    assertEquals((await nextFrame(alice, "error")).code, "rate_limited");
     await alice.quit();
     // Without the password, or with a wrong one: refused. Also under another case or a
     // lookalike spelling of the name.
