@@ -4,6 +4,7 @@
 // receives them: they collect for one event-loop turn, are written in one transaction, then
 // fanned out, each encoded once for all its recipients.
 
+import { clearImmediate, setImmediate } from "node:timers";
 import type { Guard } from "./_guard.ts";
 import type { Logger } from "./_log.ts";
 import type { RetentionPolicy, RoomMessage, Store } from "./_store.ts";
@@ -112,7 +113,7 @@ export class Chat {
   #rooms = new Map<string, Room>();
   #nextMessageId: number;
   #pending: Pending[] = [];
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #flushTimer: ReturnType<typeof setImmediate> | undefined;
   #pruneTimer: ReturnType<typeof setInterval> | undefined;
   #guard: Guard;
   #started = performance.now();
@@ -542,11 +543,12 @@ export class Chat {
   #queue(pending: Pending): void {
     this.#pending.push(pending);
     if (this.#pending.length >= MAX_BATCH) this.#flush();
-    else this.#flushTimer ??= setTimeout(() => this.#flush(), 0);
+    // setImmediate, not setTimeout(…, 0): in Deno a zero timeout waits a millisecond or two.
+    else this.#flushTimer ??= setImmediate(() => this.#flush());
   }
 
   #flush(): void {
-    clearTimeout(this.#flushTimer);
+    if (this.#flushTimer !== undefined) clearImmediate(this.#flushTimer);
     this.#flushTimer = undefined;
     const batch = this.#pending;
     if (batch.length === 0) return;

@@ -1,6 +1,8 @@
 // Moving NDJSON lines over a byte stream: a reader that splits lines on bytes under a size
 // limit, and an outbox that queues bytes for one connection and writes them in order.
 
+import { setImmediate } from "node:timers";
+
 /** What the reader and the outbox need of a connection: `Deno.Conn` has it. */
 export interface ByteStream {
   read(buffer: Uint8Array): Promise<number | null>;
@@ -60,10 +62,11 @@ export async function* readLines(
 }
 
 /**
- * The one writer of a connection. `push` queues bytes and returns at once; a single loop writes
- * them in order, joining whatever has queued up into one write. The queue is bounded: a push
- * that would take it past `maxQueuedBytes` is refused, and it is up to the caller to drop the
- * connection.
+ * The one writer of a connection. `push` queues bytes and returns at once; writing starts when
+ * the event loop's turn is over (for every outbox that got bytes in it, at once), so that all a
+ * turn queued goes out in one write, and a single loop then writes in order, joining whatever
+ * has queued up meanwhile. The queue is bounded: a push that would take it past
+ * `maxQueuedBytes` is refused, and it is up to the caller to drop the connection.
  */
 export class Outbox {
   #stream: ByteStream;
@@ -72,6 +75,8 @@ export class Outbox {
   #waitingBytes = 0;
   #writingBytes = 0;
   #writing: Promise<void> | undefined;
+  /** Bytes are queued and wait for the end of the turn to be written. */
+  #corked = false;
   #failed = false;
 
   constructor(stream: ByteStream, maxQueuedBytes: number) {
@@ -91,8 +96,19 @@ export class Outbox {
     if (!force && this.queuedBytes + bytes.length > this.#maxQueuedBytes) return false;
     this.#queue.push(bytes);
     this.#waitingBytes += bytes.length;
-    this.#writing ??= this.#drain();
+    if (this.#writing === undefined && !this.#corked) {
+      this.#corked = true;
+      corked.push(this);
+      if (corked.length === 1) setImmediate(uncorkAll);
+    }
     return true;
+  }
+
+  /** Starts writing what is queued, if it waits for the end of the turn. */
+  uncork(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    if (this.#queue.length > 0) this.#writing ??= this.#drain();
   }
 
   /** Drops every frame not yet being written, making room for a last one. */
@@ -103,6 +119,7 @@ export class Outbox {
 
   /** Resolves once everything queued so far is written, or writing has failed. */
   async flushed(): Promise<void> {
+    this.uncork();
     while (this.#writing) await this.#writing;
   }
 
@@ -127,6 +144,13 @@ export class Outbox {
       this.#writing = undefined;
     }
   }
+}
+
+/** Outboxes with bytes waiting for the end of the turn. */
+const corked: Outbox[] = [];
+
+function uncorkAll(): void {
+  for (const outbox of corked.splice(0)) outbox.uncork();
 }
 
 /** Reads and drops whatever arrives until the stream ends or fails. */

@@ -111,12 +111,23 @@ Deno.test("Outbox joins what queues up during a write into one write", async () 
 });
 
 Deno.test("Outbox refuses what would pass its bound, counting the write under way", async () => {
-  const outbox = new Outbox(trickle(1), 10);
+  const gate = Promise.withResolvers<void>();
+  const stalled: ByteStream = {
+    read: () => Promise.resolve(null),
+    write: async (data) => {
+      await gate.promise;
+      return data.length;
+    },
+  };
+  const outbox = new Outbox(stalled, 10);
   assert(outbox.push(new Uint8Array(6)));
+  await new Promise((resolve) => setTimeout(resolve, 1)); // the write starts after the turn
   assert(!outbox.push(new Uint8Array(6)));
   assert(outbox.push(new Uint8Array(4)));
   assertEquals(outbox.queuedBytes, 10);
-  outbox.clear();
+  outbox.clear(); // drops what waits, not the write under way
+  assertEquals(outbox.queuedBytes, 6);
+  gate.resolve();
   await outbox.flushed();
   assertEquals(outbox.queuedBytes, 0);
 });

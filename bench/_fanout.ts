@@ -1,0 +1,293 @@
+// Fan-out: R receivers and S senders in one room, each sender sending M messages as fast as the
+// receivers take them (at most `window` unacknowledged). Also `history`: the same against a
+// store on disk and in memory.
+
+import { type ClientSpec, RELAY_PADDING, type RunReply } from "./_control.ts";
+import { Histogram, type Percentiles } from "./_histogram.ts";
+import { type CommonOptions, Setup, shares } from "./_setup.ts";
+import type { ProfileSummary } from "./_profile.ts";
+import {
+  count,
+  latencyCell,
+  percent,
+  round,
+  type ScenarioResult,
+  showProgress,
+} from "./_report.ts";
+
+/** Fan-out parameters. */
+export interface FanoutOptions extends CommonOptions {
+  receivers: number;
+  senders: number;
+  /** Messages per sender. */
+  messages: number;
+  /** Messages per sender in flight before waiting for acknowledgements. */
+  window: number;
+  /** Messages per sender sent first and not measured, to warm the JIT. */
+  warmup: number;
+}
+
+/** What one fan-out run measured. */
+export interface FanoutFigures {
+  server: string;
+  deliveries: number;
+  expected: number;
+  completion: number;
+  /** From the first message sent to the last received. */
+  seconds: number;
+  /** The whole run, as the coordinator saw it: CPU shares are of this. */
+  wallSeconds: number;
+  deliveriesPerSecond: number;
+  messagesPerSecond: number;
+  latencyMs: Percentiles;
+  serverCpuPercent: number;
+  /** Server CPU time per delivery: what it costs, whoever the bottleneck was. */
+  serverCpuUsPerDelivery: number;
+  generatorCpuPercent: number[];
+  /** Other processes' CPU time meanwhile, as a share of one core: noise. */
+  otherCpuPercent: number;
+  serverRssKiB: number;
+  errors: Record<string, number>;
+  dropped: number;
+  /** What `parley serve` was run with. */
+  serverArgs: string[];
+  profile?: ProfileSummary;
+}
+
+/** The clients of a room: receivers `r0`.., then senders `s0`.. */
+export function population(receivers: number, senders: number): ClientSpec[] {
+  return [
+    ...Array.from({ length: receivers }, (_, i): ClientSpec => ({ name: `r${i}`, role: "recv" })),
+    ...Array.from(
+      { length: senders },
+      (_, sid): ClientSpec => ({ name: `s${sid}`, role: "send", sid }),
+    ),
+  ];
+}
+
+/** Sums the generators' answers to one run. */
+export function combine(replies: RunReply[]) {
+  const latency = new Histogram();
+  const errors: Record<string, number> = {};
+  let received = 0;
+  let expected = 0;
+  let dropped = 0;
+  let firstSendUs = Infinity;
+  let lastReceiveUs = 0;
+  for (const reply of replies) {
+    latency.merge(reply.latency);
+    received += reply.received;
+    expected += reply.expected;
+    dropped += reply.closed;
+    if (reply.firstSendUs > 0) firstSendUs = Math.min(firstSendUs, reply.firstSendUs);
+    lastReceiveUs = Math.max(lastReceiveUs, reply.lastReceiveUs);
+    for (const [code, n] of Object.entries(reply.errors)) errors[code] = (errors[code] ?? 0) + n;
+  }
+  const seconds = lastReceiveUs > firstSendUs ? (lastReceiveUs - firstSendUs) / 1e6 : 0;
+  return { latency, errors, received, expected, dropped, seconds, firstSendUs, lastReceiveUs };
+}
+
+/** Runs fan-out once against one server. */
+export async function measureFanout(
+  kind: "parley" | "relay",
+  db: "file" | "memory",
+  options: FanoutOptions,
+): Promise<{ figures: FanoutFigures; notes: string[] }> {
+  const { receivers, senders, messages, window } = options;
+  const clients = receivers + senders;
+  const setup = await Setup.start({ kind, db }, clients, options);
+  const label = setup.server.label;
+  let closed = false;
+  try {
+    const { generators, server } = setup;
+    const joined = await generators.connect(server.port, population(receivers, senders), {
+      bufferBytes: 65_536,
+    });
+    if (joined.failed > 0) {
+      throw new Error(`${joined.failed} client(s) could not join ${label}: ${joined.errors[0]}`);
+    }
+    const run = (perSender: number) =>
+      generators.run(() => ({
+        perSender: Array(senders).fill(perSender),
+        window,
+        port: server.port,
+        idleMs: 10_000,
+        pad: kind === "relay" ? RELAY_PADDING : 0,
+      }));
+    if (options.warmup > 0) await run(options.warmup);
+
+    const expected = senders * messages * (clients - 1);
+    const start = generators.progress().received;
+    const meter = setup.meter();
+    let last = start;
+    const stop = showProgress(() => {
+      const received = generators.progress().received - start;
+      const line = `fanout ${label}: ${count(received)}/${count(expected)} deliveries (${
+        percent(received / expected)
+      }), ${count(received + start - last)}/s, server CPU ${
+        shares([meter.serverShare()])
+      }, generators CPU ${shares(meter.generatorShares())}`;
+      last = received + start;
+      return line;
+    });
+    let result;
+    try {
+      result = combine(await run(messages));
+    } finally {
+      stop();
+    }
+    const wallSeconds = meter.seconds;
+    const serverShare = meter.serverShare();
+    const generatorShares = meter.generatorShares();
+    const otherShare = meter.otherShare();
+    const serverRssKiB = server.rssKiB();
+    const summary = await setup.close();
+    closed = true;
+    const figures: FanoutFigures = {
+      server: label,
+      deliveries: result.received,
+      expected: result.expected,
+      completion: round(result.received / result.expected, 4),
+      seconds: round(result.seconds, 3),
+      wallSeconds: round(wallSeconds, 3),
+      deliveriesPerSecond: Math.round(result.received / result.seconds),
+      messagesPerSecond: Math.round(result.received / (clients - 1) / result.seconds),
+      latencyMs: result.latency.percentiles(),
+      serverCpuPercent: Math.round(serverShare * 100),
+      serverCpuUsPerDelivery: round(serverShare * wallSeconds * 1e6 / result.received, 3),
+      generatorCpuPercent: generatorShares.map((share) => Math.round(share * 100)),
+      otherCpuPercent: Math.round(otherShare * 100),
+      serverRssKiB,
+      errors: result.errors,
+      dropped: result.dropped,
+      serverArgs: server.args,
+    };
+    if (summary.profile !== undefined) figures.profile = summary.profile;
+    const notes = summary.notes;
+    if (otherShare > 0.1) {
+      notes.push(
+        `warning: other processes used ${
+          shares([otherShare])
+        } of a core during the ${label} run: the figures are disturbed`,
+      );
+    }
+    if (generatorShares.some((share) => share > 0.9)) {
+      notes.push(
+        `warning: a load generator used ${
+          shares(generatorShares)
+        } of a core against ${label}: it may be the bottleneck (try --generators)`,
+      );
+    }
+    return { figures, notes };
+  } finally {
+    if (!closed) await setup.close();
+  }
+}
+
+function fanoutRow(figures: FanoutFigures): (string | number)[] {
+  return [
+    figures.server,
+    count(figures.deliveriesPerSecond),
+    count(figures.messagesPerSecond),
+    percent(figures.completion),
+    latencyCell(figures.latencyMs),
+    `${figures.serverCpuPercent}%`,
+    figures.serverCpuUsPerDelivery,
+    figures.generatorCpuPercent.map((share) => `${share}%`).join(" "),
+    count(figures.serverRssKiB),
+  ];
+}
+
+const FANOUT_COLUMNS = [
+  "server",
+  "deliveries/s",
+  "messages/s",
+  "complete",
+  "latency ms p50 / p99 / max",
+  "server CPU",
+  "CPU µs/delivery",
+  "generators CPU",
+  "RSS KiB",
+];
+
+function params(options: FanoutOptions) {
+  return {
+    receivers: options.receivers,
+    senders: options.senders,
+    messages: options.messages,
+    window: options.window,
+    warmup: options.warmup,
+    generators: options.generators,
+  };
+}
+
+/** `fanout`: Parley against the reference relay, same load. */
+export async function fanout(options: FanoutOptions): Promise<ScenarioResult> {
+  const parley = await measureFanout("parley", "file", options);
+  const relay = await measureFanout("relay", "memory", options);
+  const ratio = parley.figures.deliveriesPerSecond / relay.figures.deliveriesPerSecond;
+  const efficiency = relay.figures.serverCpuUsPerDelivery / parley.figures.serverCpuUsPerDelivery;
+  return {
+    scenario: "fanout",
+    table: {
+      columns: FANOUT_COLUMNS,
+      rows: [fanoutRow(parley.figures), fanoutRow(relay.figures)],
+    },
+    figures: {
+      params: params(options),
+      parley: parley.figures,
+      relay: relay.figures,
+      parleyPercentOfRelay: round(ratio * 100, 1),
+      parleyPercentOfRelayPerCpu: round(efficiency * 100, 1),
+      completion: Math.min(parley.figures.completion, relay.figures.completion),
+    },
+    targets: [{
+      name: "Parley fan-out, % of the reference relay's deliveries/s",
+      value: round(ratio * 100, 1),
+      limit: 70,
+      unit: "%",
+      met: ratio >= 0.7,
+    }],
+    notes: [
+      `Parley delivers ${percent(ratio)} of the reference relay's deliveries per second, and ${
+        percent(efficiency)
+      } of its deliveries per CPU second.`,
+      ...parley.notes,
+      ...relay.notes,
+    ],
+  };
+}
+
+/** `history`: fan-out with the store in a file, then in memory. */
+export async function history(options: FanoutOptions): Promise<ScenarioResult> {
+  const file = await measureFanout("parley", "file", options);
+  const memory = await measureFanout("parley", "memory", options);
+  const ratio = file.figures.deliveriesPerSecond / memory.figures.deliveriesPerSecond;
+  return {
+    scenario: "history",
+    table: {
+      columns: FANOUT_COLUMNS,
+      rows: [fanoutRow(file.figures), fanoutRow(memory.figures)],
+    },
+    figures: {
+      params: params(options),
+      file: file.figures,
+      memory: memory.figures,
+      fileOverMemory: round(ratio, 3),
+      storeCostPercent: round((1 - ratio) * 100, 1),
+      completion: Math.min(file.figures.completion, memory.figures.completion),
+    },
+    targets: [{
+      name: "throughput lost to the SQLite file store (vs :memory:)",
+      value: round((1 - ratio) * 100, 1),
+      limit: 20,
+      unit: "%",
+      met: ratio >= 0.8,
+    }],
+    notes: [
+      `With the store in a file Parley keeps ${percent(ratio)} of its in-memory throughput.`,
+      ...file.notes,
+      ...memory.notes,
+    ],
+  };
+}

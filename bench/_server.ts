@@ -1,0 +1,245 @@
+// The server under test, as a subprocess: Parley's real CLI (`mod.ts serve`) or the reference
+// relay, with its port read from its first line, its memory and CPU time read from /proc, and
+// optionally a V8 CPU profile written when it stops.
+
+import { cpuSeconds, rssKiB, spawnWithLimit } from "./_proc.ts";
+
+const MOD_TS = new URL("../mod.ts", import.meta.url).pathname;
+const RELAY_TS = new URL("./_relay.ts", import.meta.url).pathname;
+
+/** Which server, and how to run it. */
+export interface ServerSpec {
+  kind: "parley" | "relay";
+  /** Parley's store: a temporary file, or SQLite in memory. */
+  db?: "file" | "memory";
+  /** Write a V8 CPU profile (.cpuprofile) into this directory when the server stops. */
+  profileDir?: string | undefined;
+  /** The server's limit on open files. */
+  nofile: number;
+  /** The CPUs it may run on (taskset -c), or anywhere. */
+  cpus?: string | undefined;
+  /** Parley's mod.ts (default: this checkout's). */
+  mod?: string | undefined;
+  /** Connections the bench will open: limits that would refuse them are lifted. */
+  clients?: number;
+  /** More arguments for `parley serve`. */
+  serverArgs?: string[];
+  /** Open V8's inspector on a loopback port, so {@linkcode ServerProcess.heap} can ask V8. */
+  inspect?: boolean;
+}
+
+/** What V8 says of the server's memory, in KiB. */
+export interface HeapUsage {
+  /** Live and not yet collected JavaScript objects. */
+  usedKiB: number;
+  /** The JavaScript heap's size. */
+  totalKiB: number;
+  /** Memory of ArrayBuffers (Uint8Arrays' bytes), outside the JavaScript heap. */
+  backingKiB: number;
+}
+
+const helpCache = new Map<string, Promise<string>>();
+
+/**
+ * The `parley serve` arguments that lift the limits meant for strangers which would refuse the
+ * bench's load: connections per IP address (every bench client is 127.0.0.1), connections in
+ * all, and frames per second per client. Only flags the server's `--help` lists are used.
+ */
+export async function liftedLimits(mod: string, clients: number): Promise<string[]> {
+  let help = helpCache.get(mod);
+  if (help === undefined) {
+    help = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--allow-all", mod, "serve", "--help"],
+      stdout: "piped",
+      stderr: "null",
+    }).output().then((output) => new TextDecoder().decode(output.stdout));
+    helpCache.set(mod, help);
+  }
+  const text = await help;
+  const has = (flag: string) => new RegExp(`${flag}\\b(?!-)`).test(text);
+  const args: string[] = [];
+  const enough = String(clients + 64);
+  if (has("--max-connections")) args.push("--max-connections", enough);
+  if (has("--max-connections-per-ip")) args.push("--max-connections-per-ip", enough);
+  if (has("--rate")) args.push("--rate", "0");
+  return args;
+}
+
+/** A server subprocess. */
+export class ServerProcess {
+  readonly child: Deno.ChildProcess;
+  readonly pid: number;
+  readonly spec: ServerSpec;
+  /** The port it listens on, once {@linkcode start} has resolved. */
+  port = 0;
+  /** The arguments after `serve` (none for the relay). */
+  args: string[] = [];
+  stdout = "";
+  stderr = "";
+  #tempDir: string | undefined;
+  #output: Promise<void>;
+  #exited = false;
+  #inspectPort: number | undefined;
+
+  private constructor(spec: ServerSpec, child: Deno.ChildProcess, tempDir: string | undefined) {
+    this.spec = spec;
+    this.child = child;
+    this.pid = child.pid;
+    this.#tempDir = tempDir;
+    this.#output = Promise.all([
+      collect(child.stdout, (text) => this.stdout += text),
+      collect(child.stderr, (text) => this.stderr += text),
+    ]).then(() => {});
+    child.status.then(() => this.#exited = true);
+  }
+
+  /** Starts a server on a free loopback port and waits until it listens. */
+  static async start(spec: ServerSpec): Promise<ServerProcess> {
+    const profile = spec.profileDir === undefined
+      ? []
+      : ["--cpu-prof", `--cpu-prof-dir=${spec.profileDir}`];
+    let inspectPort: number | undefined;
+    if (spec.inspect) {
+      const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      inspectPort = probe.addr.port;
+      probe.close();
+      profile.push(`--inspect=127.0.0.1:${inspectPort}`);
+    }
+    let tempDir: string | undefined;
+    let args: string[];
+    if (spec.kind === "relay") {
+      args = ["run", "--quiet", "--allow-net", ...profile, RELAY_TS, "0"];
+    } else {
+      let db = ":memory:";
+      if (spec.db !== "memory") {
+        tempDir = await Deno.makeTempDir({ prefix: "pbench-db-" });
+        db = `${tempDir}/bench.db`;
+      }
+      const mod = spec.mod ?? MOD_TS;
+      args = ["run", "--quiet", "--allow-all", ...profile, mod, "serve"];
+      args.push("--port", "0", "--db", db, "--log-level", "warn");
+      args.push(...await liftedLimits(mod, spec.clients ?? 0), ...spec.serverArgs ?? []);
+    }
+    const child = spawnWithLimit(spec.nofile, spec.cpus, Deno.execPath(), args, {
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const server = new ServerProcess(spec, child, tempDir);
+    server.#inspectPort = inspectPort;
+    if (spec.kind === "parley") server.args = args.slice(args.indexOf("serve") + 1);
+    const started = Date.now();
+    while (true) {
+      const port = /listening on 127\.0\.0\.1:(\d+)/.exec(server.stdout)?.[1];
+      if (port !== undefined) {
+        server.port = Number(port);
+        return server;
+      }
+      if (server.#exited || Date.now() - started > 30_000) {
+        await server.stop();
+        throw new Error(
+          `The server did not start listening: ${server.stdout.trim()} ${server.stderr.trim()}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Its name in reports: `parley (file)`, `parley (memory)` or `relay`. */
+  get label(): string {
+    return this.spec.kind === "relay" ? "relay" : `parley (${this.spec.db ?? "file"})`;
+  }
+
+  /** Resident memory in KiB. */
+  rssKiB(): number {
+    return rssKiB(this.pid);
+  }
+
+  /**
+   * Asks V8, through the inspector, how much memory the JavaScript heap and ArrayBuffers take;
+   * with `collect`, after a full garbage collection. Needs `inspect` in the spec.
+   */
+  async heap(collect: boolean): Promise<HeapUsage> {
+    if (this.#inspectPort === undefined) {
+      throw new TypeError("The server was started without inspect");
+    }
+    const targets = await (await fetch(`http://127.0.0.1:${this.#inspectPort}/json/list`)).json();
+    const socket = new WebSocket(targets[0].webSocketDebuggerUrl);
+    try {
+      await new Promise((resolve, reject) => {
+        socket.onopen = resolve;
+        socket.onerror = reject;
+      });
+      let id = 0;
+      const call = (method: string) =>
+        new Promise<Record<string, number>>((resolve) => {
+          const mine = ++id;
+          const listener = (event: MessageEvent) => {
+            const message = JSON.parse(event.data);
+            if (message.id !== mine) return;
+            socket.removeEventListener("message", listener);
+            resolve(message.result);
+          };
+          socket.addEventListener("message", listener);
+          socket.send(JSON.stringify({ id: mine, method }));
+        });
+      if (collect) await call("HeapProfiler.collectGarbage");
+      const usage = await call("Runtime.getHeapUsage");
+      return {
+        usedKiB: Math.round((usage.usedSize ?? 0) / 1024),
+        totalKiB: Math.round((usage.totalSize ?? 0) / 1024),
+        backingKiB: Math.round((usage.backingStorageSize ?? 0) / 1024),
+      };
+    } finally {
+      const closed = new Promise((resolve) => socket.onclose = resolve);
+      socket.close();
+      await closed;
+    }
+  }
+
+  /** CPU seconds used so far. */
+  cpuSeconds(): number {
+    return cpuSeconds(this.pid);
+  }
+
+  /**
+   * Stops the server with SIGTERM (SIGKILL after 15 s), removes its temporary files, and
+   * returns the path of its CPU profile if one was asked for.
+   */
+  async stop(): Promise<string | undefined> {
+    try {
+      this.child.kill("SIGTERM");
+    } catch {
+      // Exited already.
+    }
+    const timer = setTimeout(() => {
+      try {
+        this.child.kill("SIGKILL");
+      } catch {
+        // Exited meanwhile.
+      }
+    }, 15_000);
+    await this.child.status;
+    clearTimeout(timer);
+    await this.#output;
+    if (this.#tempDir !== undefined) {
+      await Deno.remove(this.#tempDir, { recursive: true }).catch(() => {});
+    }
+    if (this.spec.profileDir === undefined) return undefined;
+    let newest: { path: string; mtime: number } | undefined;
+    for await (const entry of Deno.readDir(this.spec.profileDir)) {
+      if (!entry.name.endsWith(".cpuprofile")) continue;
+      const path = `${this.spec.profileDir}/${entry.name}`;
+      const mtime = (await Deno.stat(path)).mtime?.getTime() ?? 0;
+      if (newest === undefined || mtime > newest.mtime) newest = { path, mtime };
+    }
+    return newest?.path;
+  }
+}
+
+async function collect(
+  stream: ReadableStream<Uint8Array>,
+  add: (text: string) => void,
+): Promise<void> {
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) add(text);
+}

@@ -1,0 +1,74 @@
+// The benchmarks, smoke-tested: every scenario runs through the real `deno task bench` CLI with
+// tiny parameters, prints exactly one JSON line, and delivers everything it sent. Importing
+// bench/main.ts also keeps the whole bench under `deno check tests/`.
+
+import { assert, assertEquals } from "../_std.ts";
+import { type Scenario, SCENARIOS } from "../bench/main.ts";
+import type { ScenarioJson } from "../bench/_report.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+const TINY: Record<Scenario, string[]> = {
+  fanout: ["--receivers", "3", "--senders", "2", "--messages", "20"],
+  latency: ["--receivers", "3", "--senders", "2", "--duration", "0.5"],
+  conns: ["--conns", "50", "--settle", "0"],
+  history: ["--receivers", "3", "--senders", "2", "--messages", "20"],
+  churn: [
+    "--clients",
+    "20",
+    "--join-rate",
+    "100",
+    "--dwell",
+    "100",
+    "--receivers",
+    "3",
+    "--senders",
+    "2",
+    "--no-baseline",
+  ],
+};
+
+/** Runs `deno task bench ARGS`, killed after 30 s; returns its exit code and output. */
+async function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 30_000);
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "bench", ...args],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: controller.signal,
+    }).output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+for (const scenario of SCENARIOS) {
+  Deno.test(`deno task bench ${scenario}: one JSON line, everything delivered`, async () => {
+    const { code, stdout, stderr } = await bench([scenario, ...TINY[scenario]]);
+    assertEquals(code, 0, `${stdout}\n${stderr}`);
+    const lines = stdout.split("\n").filter((line) => line.startsWith("{"));
+    assertEquals(lines.length, 1, stdout);
+    const result = JSON.parse(lines[0]!) as ScenarioJson;
+    assertEquals(result.scenario, scenario);
+    assertEquals(result.completion, 1, stdout);
+    assert(Array.isArray(result.targets));
+  });
+}
+
+Deno.test("deno task bench refuses an unknown scenario or option with exit code 2", async () => {
+  for (const args of [["frobnicate"], ["fanout", "--bogus", "1"], ["conns", "--conns", "0"]]) {
+    const { code, stderr } = await bench(args);
+    assertEquals(code, 2, args.join(" "));
+    assert(stderr.includes("bench: "), stderr);
+  }
+});
