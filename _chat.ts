@@ -25,6 +25,13 @@ import {
 } from "./protocol.ts";
 import { VERSION } from "./_version.ts";
 
+/**
+ * A room this big no longer announces every join and leave to everyone (a room of n members
+ * churning would cost n notices per change, n² in all), and lists only this many members on
+ * entering; `who` still lists them all.
+ */
+export const LARGE_ROOM = 500;
+
 /** The most rooms one user may be in at once. */
 export const MAX_ROOMS_PER_USER = 100;
 
@@ -302,7 +309,7 @@ export class Chat {
     const welcome: WelcomeFrame = {
       type: "welcome",
       name,
-      users: names(lobby.members),
+      users: names(lobby.members, LARGE_ROOM),
       room: lobby.name,
       maxFrameBytes: this.#options.maxFrameBytes,
       rate: this.#options.rate,
@@ -417,13 +424,15 @@ export class Chat {
    * is flushed, since it is a member by then: each message exactly once.
    */
   #enter(member: Member, room: Room, history: number | undefined): void {
-    const others = names(room.members);
-    this.#notify(room.members, {
-      type: "joined",
-      room: room.name,
-      name: member.name!,
-      ts: new Date().toISOString(),
-    });
+    const others = names(room.members, LARGE_ROOM);
+    if (room.members.size < LARGE_ROOM) {
+      this.#notify(room.members, {
+        type: "joined",
+        room: room.name,
+        name: member.name!,
+        ts: new Date().toISOString(),
+      });
+    }
     room.members.add(member);
     member.rooms.set(room.key, room);
     this.#send(
@@ -472,7 +481,7 @@ export class Chat {
     room.members.delete(member);
     member.rooms.delete(room.key);
     if (reason === "part") this.#send(member, left);
-    this.#broadcast(room.members, left);
+    if (room.members.size < LARGE_ROOM) this.#broadcast(room.members, left);
     if (room.members.size === 0 && this.#options.fixedRooms === undefined) {
       this.#rooms.delete(room.key);
     }
@@ -620,6 +629,12 @@ function dropSlow(member: Member): void {
   member.drop("slow_consumer", "You fell too far behind; closing the connection");
 }
 
-function names(members: Iterable<Member>): string[] {
-  return [...members].map((member) => member.name!);
+/** The names of `members`, at most `most` of them. */
+function names(members: Iterable<Member>, most = Infinity): string[] {
+  const result: string[] = [];
+  for (const member of members) {
+    if (result.length >= most) break;
+    result.push(member.name!);
+  }
+  return result;
 }

@@ -118,6 +118,9 @@ export class SqliteStore implements Store {
   #insert: StatementSync;
   #newest: StatementSync;
   #before: StatementSync;
+  #topic: StatementSync;
+  #account: StatementSync;
+  #activeBan: StatementSync;
 
   /**
    * Opens (creating if need be) the database at `path` and migrates it to the current schema.
@@ -142,6 +145,12 @@ export class SqliteStore implements Store {
     this.#newest = this.#db.prepare(`${columns} WHERE room = ? ORDER BY id DESC LIMIT ?`);
     this.#before = this.#db.prepare(
       `${columns} WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+    );
+    // Asked on every join, hello and room made: prepared once.
+    this.#topic = this.#db.prepare("SELECT topic FROM topics WHERE room = ?");
+    this.#account = this.#db.prepare("SELECT salt, hash, iterations FROM accounts WHERE key = ?");
+    this.#activeBan = this.#db.prepare(
+      "SELECT until, by, reason FROM bans WHERE kind = ? AND value = ? AND (until IS NULL OR until > ?)",
     );
   }
 
@@ -182,7 +191,7 @@ export class SqliteStore implements Store {
   }
 
   topic(room: string): string | undefined {
-    const row = this.#db.prepare("SELECT topic FROM topics WHERE room = ?").get(room) as
+    const row = this.#topic.get(room) as
       | { topic: string }
       | undefined;
     return row?.topic;
@@ -200,8 +209,9 @@ export class SqliteStore implements Store {
   }
 
   account(key: string): PasswordHash | undefined {
-    const row = this.#db.prepare("SELECT salt, hash, iterations FROM accounts WHERE key = ?")
-      .get(key) as { salt: Uint8Array; hash: Uint8Array; iterations: number } | undefined;
+    const row = this.#account.get(key) as
+      | { salt: Uint8Array; hash: Uint8Array; iterations: number }
+      | undefined;
     return row && { salt: row.salt, hash: row.hash, iterations: row.iterations };
   }
 
@@ -227,9 +237,7 @@ export class SqliteStore implements Store {
   }
 
   activeBan(kind: Ban["kind"], value: string, now: Date): Ban | undefined {
-    const row = this.#db.prepare(
-      "SELECT until, by, reason FROM bans WHERE kind = ? AND value = ? AND (until IS NULL OR until > ?)",
-    ).get(kind, value, now.toISOString()) as
+    const row = this.#activeBan.get(kind, value, now.toISOString()) as
       | { until: string | null; by: string; reason: string }
       | undefined;
     if (row === undefined) return undefined;

@@ -208,3 +208,32 @@ Deno.test("a raw peer can use rooms with plain JSON lines", async () => {
     "deploying",
   ]);
 });
+
+Deno.test("a large room announces no joins and leaves, and lists a bounded number on entering", async () => {
+  const { LARGE_ROOM } = await import("../_chat.ts");
+  await using server = startServer({ maxConnectionsPerIp: LARGE_ROOM + 10, rate: 0 });
+  const members = [];
+  for (let i = 0; i < LARGE_ROOM; i++) members.push(await join(server, `m${i}`));
+  const first = members[0]!;
+  await first.ping();
+  // m0 heard of the others joining while the room was small…
+  let joins = 0;
+  let lefts = 0;
+  const counting = (async () => {
+    for await (const frame of first) {
+      if (frame.type === "joined") joins++;
+      if (frame.type === "left") lefts++;
+      if (frame.type === "message") return;
+    }
+  })();
+  // …but not of one more, nor of anyone leaving now.
+  await using extra = await join(server, "extra");
+  assertEquals(extra.welcome.users.length, LARGE_ROOM);
+  await members.at(-1)!.quit();
+  extra.send("after");
+  await deadline(counting, 10_000, "m0 reads on");
+  assertEquals([joins, lefts], [LARGE_ROOM - 1, 0]);
+  extra.who("lobby");
+  assertEquals((await nextFrame(extra, "users")).users.length, LARGE_ROOM);
+  for (const member of members) member.close();
+});
