@@ -3,6 +3,7 @@
 // and how long one message takes to reach them all. The reference relay, which holds nothing
 // but a socket and a 4 KiB buffer per connection, runs the same for comparison.
 
+import { LARGE_ROOM } from "../_chat.ts";
 import { combine } from "./_fanout.ts";
 import type { ClientSpec } from "./_control.ts";
 import { count, percent, round, type ScenarioResult, showProgress } from "./_report.ts";
@@ -83,8 +84,10 @@ export async function measureConns(
     await sleep(500);
     const rssBeforeKiB = server.rssKiB();
     const heapBefore = await server.heap(true);
-    // Parley tells everyone in the room of each join; the relay tells nobody.
-    const notices = kind === "parley" ? c * (c - 1) / 2 : 0;
+    // Parley tells everyone in the room of each join until the room is large; the relay tells
+    // nobody.
+    const announced = Math.min(c, LARGE_ROOM);
+    const notices = kind === "parley" ? announced * (announced - 1) / 2 : 0;
     const meter = setup.meter();
     const stop = showProgress(() => {
       const progress = generators.progress();
