@@ -4,7 +4,7 @@
 
 import { type ClientSpec, RELAY_PADDING, type RunReply } from "./_control.ts";
 import { Histogram, type Percentiles } from "./_histogram.ts";
-import { type CommonOptions, Setup, shares } from "./_setup.ts";
+import { type CommonOptions, disturbance, Setup, shares } from "./_setup.ts";
 import type { ProfileSummary } from "./_profile.ts";
 import {
   count,
@@ -164,13 +164,7 @@ export async function measureFanout(
     };
     if (summary.profile !== undefined) figures.profile = summary.profile;
     const notes = summary.notes;
-    if (otherShare > 0.1) {
-      notes.push(
-        `warning: other processes used ${
-          shares([otherShare])
-        } of a core during the ${label} run: the figures are disturbed`,
-      );
-    }
+    notes.push(...disturbance(label, otherShare));
     if (generatorShares.some((share) => share > 0.9)) {
       notes.push(
         `warning: a load generator used ${

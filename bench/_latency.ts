@@ -13,7 +13,7 @@ import {
   type ScenarioResult,
   showProgress,
 } from "./_report.ts";
-import { type CommonOptions, Setup, shares } from "./_setup.ts";
+import { type CommonOptions, disturbance, Setup, shares } from "./_setup.ts";
 
 /** Latency parameters. */
 export interface LatencyOptions extends CommonOptions {
@@ -113,13 +113,7 @@ export async function measureLatency(
     };
     if (summary.profile !== undefined) figures.profile = summary.profile;
     const notes = summary.notes;
-    if (otherShare > 0.1) {
-      notes.push(
-        `warning: other processes used ${
-          shares([otherShare])
-        } of a core during the ${label} run: the figures are disturbed`,
-      );
-    }
+    notes.push(...disturbance(label, otherShare));
     return { figures, notes };
   } finally {
     if (!closed) await setup.close();

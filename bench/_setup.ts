@@ -142,3 +142,13 @@ export class Meter {
 export function shares(values: number[]): string {
   return values.map((value) => `${Math.round(value * 100)}%`).join(", ");
 }
+
+/** A warning when other processes used more than a tenth of a core during a run. */
+export function disturbance(label: string, otherShare: number): string[] {
+  if (otherShare <= 0.1) return [];
+  return [
+    `warning: other processes used ${
+      shares([otherShare])
+    } of a core during the ${label} run: the figures are disturbed`,
+  ];
+}
