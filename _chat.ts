@@ -8,6 +8,7 @@ import { clearImmediate, setImmediate } from "node:timers";
 import type { Guard } from "./_guard.ts";
 import type { Logger } from "./_log.ts";
 import type { RetentionPolicy, RoomMessage, Store } from "./_store.ts";
+import { concat } from "./_framing.ts";
 import {
   type ClientFrame,
   encodeFrame,
@@ -578,7 +579,27 @@ export class Chat {
       }
       return;
     }
-    for (const { room, sender, frame } of batch) this.#broadcast(room.members, frame, sender);
+    for (let start = 0, end = 1; start < batch.length; start = end++) {
+      while (end < batch.length && batch[end]!.room === batch[start]!.room) end++;
+      this.#broadcastRun(batch.slice(start, end));
+    }
+  }
+
+  /**
+   * Sends a run of messages to one room: encoded once and joined into one buffer that every
+   * member shares, but their senders, who are not sent their own and get the others one by one.
+   */
+  #broadcastRun(run: Pending[]): void {
+    const frames = run.map(({ frame }) => encodeFrame(frame));
+    const all = frames.length === 1 ? frames[0]! : concat(frames);
+    const senders = new Set(run.map(({ sender }) => sender));
+    deliverEach(
+      run[0]!.room.members,
+      (member) =>
+        senders.has(member)
+          ? frames.every((bytes, i) => run[i]!.sender === member || member.deliver(bytes))
+          : member.deliver(all),
+    );
   }
 
   // Sending.
@@ -592,14 +613,10 @@ export class Chat {
     this.#broadcast(members, frame);
   }
 
-  /** Sends `frame` to each of `members` but `except`: encoded once, queued everywhere. */
-  #broadcast(members: Iterable<Member>, frame: ServerFrame, except?: Member): void {
+  /** Sends `frame` to each of `members`: encoded once, queued everywhere. */
+  #broadcast(members: Iterable<Member>, frame: ServerFrame): void {
     const bytes = encodeFrame(frame);
-    const behind: Member[] = [];
-    for (const member of members) {
-      if (member !== except && !member.deliver(bytes)) behind.push(member);
-    }
-    for (const member of behind) dropSlow(member);
+    deliverEach(members, (member) => member.deliver(bytes));
   }
 
   #send(member: Member, frame: ServerFrame): void {
@@ -623,6 +640,13 @@ export class Chat {
 
 function banMessage(until: string | undefined, reason: string): string {
   return `You are banned ${until ? `until ${until}` : "for good"}: ${reason}`;
+}
+
+/** Calls `deliver` for each of `members`, then drops those whose queue it found full. */
+function deliverEach(members: Iterable<Member>, deliver: (member: Member) => boolean): void {
+  const behind: Member[] = [];
+  for (const member of members) if (!deliver(member)) behind.push(member);
+  for (const member of behind) dropSlow(member);
 }
 
 function dropSlow(member: Member): void {

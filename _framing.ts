@@ -178,7 +178,11 @@ function isBlank(line: Uint8Array): boolean {
   return true;
 }
 
-function concat(parts: Uint8Array[], length: number): Uint8Array {
+/** Joins `parts` into one new buffer. */
+export function concat(
+  parts: readonly Uint8Array[],
+  length: number = parts.reduce((sum, part) => sum + part.length, 0),
+): Uint8Array {
   const result = new Uint8Array(length);
   let offset = 0;
   for (const part of parts) {
