@@ -194,6 +194,42 @@ Deno.test("renames reach those who share a room, and no one else", async () => {
   assertEquals(seen, []);
 });
 
+Deno.test("messages to two rooms in one write reach each member in order, and not their sender", async () => {
+  await using server = startServer();
+  await using writer = await RawPeer.connect(server);
+  await writer.hello("writer");
+  for (const room of ["a", "b"]) {
+    await writer.send({ type: "join", room, history: 0 });
+    assertEquals((await writer.frame()).type, "entered");
+  }
+  const both = await join(server, "both");
+  const onlyA = await join(server, "onlyA");
+  for (const room of ["a", "b"]) {
+    both.join(room, { history: 0 });
+    await nextFrame(both, "entered", (frame) => frame.room === room);
+  }
+  onlyA.join("a", { history: 0 });
+  await nextFrame(onlyA, "entered", (frame) => frame.room === "a");
+  await Promise.all([both.ping(), onlyA.ping()]);
+
+  // One write, so the server stores and sends them together.
+  const rooms = ["a", "b", "b", "a", "a", "b", "a"];
+  await writer.write(
+    rooms.map((room, n) => JSON.stringify({ type: "send", room, text: `${room}${n}` }) + "\n")
+      .join(""),
+  );
+  const toBoth = await collect(both, "message", (frames) => frames.length === rooms.length);
+  assertEquals(toBoth.map((message) => message.text), rooms.map((room, n) => `${room}${n}`));
+  assertEquals(toBoth.map((message) => message.id), toBoth.map((message) => message.id).sort());
+  const toA = await collect(onlyA, "message", (frames) => frames.length === 4);
+  assertEquals(toA.map((message) => message.text), ["a0", "a3", "a4", "a6"]);
+  await writer.send({ type: "ping", id: "after" });
+  for (let frame = await writer.frame(); frame.type !== "pong"; frame = await writer.frame()) {
+    assert(frame.type !== "message", `the sender got ${JSON.stringify(frame)}`);
+  }
+  await Promise.all([both.quit(), onlyA.quit()]);
+});
+
 Deno.test("a raw peer can use rooms with plain JSON lines", async () => {
   await using server = startServer();
   await using peer = await RawPeer.connect(server);
