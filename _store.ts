@@ -4,6 +4,8 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { PasswordHash } from "./_auth.ts";
+import type { CheckpointerOptions, CheckpointerReport } from "./_checkpointer.ts";
+import type { Logger } from "./_log.ts";
 import type { StoredMessage } from "./protocol.ts";
 
 /** A message of a room, as the server hands it to the store. */
@@ -121,19 +123,22 @@ export class SqliteStore implements Store {
   #topic: StatementSync;
   #account: StatementSync;
   #activeBan: StatementSync;
+  #checkpointer: Worker | undefined;
 
   /**
    * Opens (creating if need be) the database at `path` and migrates it to the current schema.
+   * `log` hears of trouble that does not stop the store from working.
    *
    * @throws {Error} If the database was written by a newer Parley, or cannot be opened.
    */
-  constructor(path: string) {
+  constructor(path: string, log?: Logger) {
     this.#db = new DatabaseSync(path);
     try {
       // WAL: readers never wait for the writer. NORMAL: a commit survives the process dying
       // (kill -9) at any moment; only a power loss can take the last commits back.
       this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
       migrate(this.#db);
+      if (path !== ":memory:") this.#checkpointer = startCheckpointer(this.#db, path, log);
     } catch (error) {
       this.#db.close();
       throw error;
@@ -272,8 +277,47 @@ export class SqliteStore implements Store {
   }
 
   close(): void {
+    this.#checkpointer?.terminate();
     this.#db.close();
   }
+}
+
+/** How often the checkpointer copies the write-ahead log into the database. */
+const CHECKPOINT_INTERVAL_MS = 1000;
+
+/**
+ * Moves WAL checkpoints off the event loop. By default SQLite checkpoints inside the commit
+ * that takes the write-ahead log past 1,000 pages: it copies them into the database and syncs
+ * both files, holding the server for several milliseconds every few thousand messages. A
+ * worker with its own connection checkpoints instead, every second, without blocking the
+ * writer. Until it is running, or if it fails, SQLite's own checkpoints stay on.
+ */
+function startCheckpointer(db: DatabaseSync, path: string, log: Logger | undefined): Worker {
+  const worker = new Worker(new URL("./_checkpointer.ts", import.meta.url), { type: "module" });
+  const autocheckpoint = (pages: number) => {
+    if (db.isOpen) db.exec(`PRAGMA wal_autocheckpoint = ${pages}`);
+  };
+  const failed = (error: string) => {
+    worker.terminate();
+    autocheckpoint(1000);
+    log?.(
+      "warn",
+      `checkpointing the database in the background failed (${error}); SQLite checkpoints in its commits instead`,
+    );
+  };
+  worker.onmessage = ({ data }: MessageEvent<CheckpointerReport>) => {
+    if (!data.ok) return failed(data.error);
+    autocheckpoint(0);
+    log?.("debug", "checkpointing the database in the background");
+  };
+  // The worker's module could not be loaded.
+  worker.onerror = (event) => {
+    event.preventDefault();
+    failed(event.message);
+  };
+  const options: CheckpointerOptions = { path, intervalMs: CHECKPOINT_INTERVAL_MS };
+  worker.postMessage(options);
+  return worker;
 }
 
 /** Runs `work` in one transaction: all of it is committed, or none. */

@@ -271,7 +271,7 @@ export class ChatServer implements AsyncDisposable {
       if (problem !== undefined) throw new TypeError(`Operator: ${problem}`);
     }
     this.#log = makeLogger(options.logLevel ?? "warn");
-    this.#store = new SqliteStore(options.db ?? ":memory:");
+    this.#store = new SqliteStore(options.db ?? ":memory:", this.#log);
     this.#guard = new Guard(this.#store, {
       serverPassword: options.password,
       operators: options.operators ?? [],

@@ -141,9 +141,15 @@ export class RawPeer implements AsyncDisposable {
 /** The path of mod.ts, for running the CLI. */
 export const MOD_TS = new URL("../mod.ts", import.meta.url).pathname;
 
+/** The command line that runs `parley` from `module`, a path or URL of mod.ts. */
+export function parleyCommand(module: string = MOD_TS): string[] {
+  return [Deno.execPath(), "run", "--allow-all", "--quiet", module];
+}
+
 /**
- * `parley ARGS` running as a subprocess, its stdout and stderr collected as they arrive.
- * Disposing kills it (if still running) and waits for it to exit.
+ * `parley ARGS` running as a subprocess (by `options.command`, by default
+ * {@linkcode parleyCommand}), its stdout and stderr collected as they arrive. Disposing kills
+ * it (if still running) and waits for it to exit.
  */
 export class ParleyProcess implements AsyncDisposable {
   readonly child: Deno.ChildProcess;
@@ -155,11 +161,12 @@ export class ParleyProcess implements AsyncDisposable {
 
   constructor(
     args: string[],
-    options: { env?: Record<string, string>; stdin?: "piped" | "null" } = {},
+    options: { env?: Record<string, string>; stdin?: "piped" | "null"; command?: string[] } = {},
   ) {
     this.#stdinPiped = options.stdin === "piped";
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--quiet", MOD_TS, ...args],
+    const [program, ...before] = options.command ?? parleyCommand();
+    this.child = new Deno.Command(program!, {
+      args: [...before, ...args],
       stdin: options.stdin ?? "null",
       stdout: "piped",
       stderr: "piped",

@@ -2,14 +2,15 @@ import { assert, assertEquals, assertLess, assertMatch, assertStringIncludes } f
 import { ChatClient } from "../client.ts";
 import { VERSION } from "../_version.ts";
 import {
-  deadline,
   join,
   nextFrame,
+  parleyCommand,
   ParleyProcess,
   RawPeer,
   runParley,
   serveProcess,
   startServer,
+  tempDir,
 } from "./_helpers.ts";
 
 Deno.test("--version and --help", async () => {
@@ -150,8 +151,9 @@ Deno.test("connect exits 1 with the reason when it cannot join", async () => {
   assertStringIncludes(nobody.stderr, "cannot join");
 });
 
-Deno.test("deno run works from a URL, with no flag but -A", async () => {
+Deno.test("deno run works from a URL, with no flag but -A, its checkpointer too", async () => {
   const root = new URL("../", import.meta.url);
+  await using dir = await tempDir();
   await using files = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     async (request) => {
@@ -163,38 +165,15 @@ Deno.test("deno run works from a URL, with no flag but -A", async () => {
       }
     },
   );
-  const url = `http://127.0.0.1:${files.addr.port}/mod.ts`;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", url, "serve", "--db", ":memory:", "--port", "0"],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  try {
-    let stdout = "";
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const port = await deadline(
-      (async () => {
-        while (true) {
-          const { value, done } = await reader.read();
-          if (done) throw new Error(`no listening line: ${stdout}`);
-          stdout += value;
-          const found = stdout.match(/listening on 127\.0\.0\.1:(\d+)/);
-          if (found) return Number(found[1]);
-        }
-      })(),
-      60_000,
-      "the server from a URL to listen",
-    );
-    await using client = await ChatClient.connect({ port, name: "remote" });
-    assertMatch(client.welcome.server, /^parley\//);
-    child.kill("SIGTERM");
-    while (!(await reader.read()).done) { /* drain */ }
-    assertEquals((await child.status).code, 0);
-  } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await child.status;
-    await child.stderr.cancel();
-  }
+  await using server = new ParleyProcess(
+    ["serve", "--db", `${dir.path}/parley.db`, "--port", "0", "--log-level", "debug"],
+    { command: parleyCommand(`http://127.0.0.1:${files.addr.port}/mod.ts`) },
+  );
+  const [, port] = await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/, "stdout", 60_000);
+  // The worker that checkpoints the database was loaded from the URL too.
+  await server.waitFor(/checkpointing the database in the background$/m, "stderr");
+  await using client = await ChatClient.connect({ port: Number(port), name: "remote" });
+  assertMatch(client.welcome.server, /^parley\//);
+  server.child.kill("SIGTERM");
+  assertEquals(await server.exitCode(), 0);
 });

@@ -5,7 +5,7 @@
 import { assertEquals, assertMatch } from "../_std.ts";
 import { ChatClient } from "../client.ts";
 import { VERSION } from "../_version.ts";
-import { deadline } from "./_helpers.ts";
+import { ParleyProcess, tempDir } from "./_helpers.ts";
 
 const root = new URL("../", import.meta.url);
 const binary = new URL(`dist/parley${Deno.build.os === "windows" ? ".exe" : ""}`, root).pathname;
@@ -38,31 +38,18 @@ Deno.test({
     assertEquals(compiled.success, true, compileOutput);
     const version = await new Deno.Command(binary, { args: ["--version"] }).output();
     assertEquals(new TextDecoder().decode(version.stdout).trim(), `parley ${VERSION}`);
-    const server = new Deno.Command(binary, {
-      args: ["serve", "--db", ":memory:", "--port", "0"],
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let output = "";
-    const port = await deadline(
-      (async () => {
-        while (true) {
-          const { value, done } = await reader.read();
-          if (done) throw new Error(`no listening line: ${output}`);
-          output += value;
-          const found = output.match(/listening on 127\.0\.0\.1:(\d+)/);
-          if (found) return Number(found[1]);
-        }
-      })(),
-      10_000,
-      "the compiled server to listen",
+    await using dir = await tempDir();
+    await using server = new ParleyProcess(
+      ["serve", "--db", `${dir.path}/parley.db`, "--port", "0", "--log-level", "debug"],
+      { command: [binary] },
     );
-    const client = await ChatClient.connect({ port, name: "compiled" });
+    const [, port] = await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
+    // The checkpointer is a worker, which deno compile leaves out unless told to include it.
+    await server.waitFor(/checkpointing the database in the background$/m, "stderr");
+    const client = await ChatClient.connect({ port: Number(port), name: "compiled" });
     assertMatch(client.welcome.server, /^parley\//);
     await client.quit();
-    server.kill("SIGTERM");
-    while (!(await reader.read()).done) { /* drain */ }
-    assertEquals((await server.status).code, 0);
+    server.child.kill("SIGTERM");
+    assertEquals(await server.exitCode(), 0);
   },
 });

@@ -2,7 +2,7 @@ import { DatabaseSync } from "node:sqlite";
 import { assert, assertEquals, assertGreater, assertLess } from "../_std.ts";
 import { ChatClient } from "../client.ts";
 import { ChatServer } from "../server.ts";
-import { MIGRATIONS } from "../_store.ts";
+import { MIGRATIONS, SqliteStore } from "../_store.ts";
 import type { StoredMessage } from "../protocol.ts";
 import { deadline, join, nextFrame, serveProcess, startServer, tempDir } from "./_helpers.ts";
 
@@ -127,6 +127,40 @@ Deno.test("--db :memory: keeps nothing after a restart", async () => {
   await using server = startServer({ db: ":memory:" });
   await using bob = await join(server, "bob");
   assertEquals((await nextFrame(bob, "history")).messages, []);
+});
+
+Deno.test("the write-ahead log is checkpointed in the background, not in the server's commits", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/parley.db`;
+  const warnings: string[] = [];
+  const store = new SqliteStore(path, (_level, message) => warnings.push(message));
+  try {
+    const size = (await Deno.stat(path)).size;
+    // 100 commits append about 300 pages to the log: too few for SQLite to checkpoint in a
+    // commit (it waits for 1,000), so only the checkpointer can move them into the file.
+    for (let id = 1; id <= 100; id++) {
+      store.append([{
+        id,
+        room: "lobby",
+        from: "alice",
+        text: `m${id}`,
+        ts: "2026-01-01T00:00:00Z",
+      }]);
+    }
+    await deadline(
+      (async () => {
+        while ((await Deno.stat(path)).size === size) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })(),
+      5000,
+      "the database file to grow",
+    );
+    assertEquals(warnings, []);
+    assertEquals(store.history("lobby", 1).messages[0]?.text, "m100");
+  } finally {
+    store.close();
+  }
 });
 
 Deno.test("a database of schema version 1 is migrated, its history intact", async () => {
