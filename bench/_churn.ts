@@ -43,6 +43,7 @@ export interface PhaseFigures {
   serverCpuPercent: number;
   generatorCpuPercent: number[];
   otherCpuPercent: number;
+  stolenCpuPercent: number;
   serverRssMaxKiB: number;
   messages: { deliveries: number; expected: number; completion: number; latencyMs: Percentiles };
   notices: { joined: number; left: number };
@@ -120,6 +121,7 @@ export async function churn(options: ChurnOptions): Promise<ScenarioResult> {
         serverCpuPercent: Math.round(meter.serverShare() * 100),
         generatorCpuPercent: meter.generatorShares().map((share) => Math.round(share * 100)),
         otherCpuPercent: Math.round(meter.otherShare() * 100),
+        stolenCpuPercent: Math.round(meter.stolenShare() * 100),
         serverRssMaxKiB: rssMax,
         messages: {
           deliveries: result.received,

@@ -46,6 +46,7 @@ export interface FanoutFigures {
   generatorCpuPercent: number[];
   /** Other processes' CPU time meanwhile, as a share of one core: noise. */
   otherCpuPercent: number;
+  stolenCpuPercent: number;
   serverRssKiB: number;
   errors: Record<string, number>;
   dropped: number;
@@ -140,6 +141,7 @@ export async function measureFanout(
     const serverShare = meter.serverShare();
     const generatorShares = meter.generatorShares();
     const otherShare = meter.otherShare();
+    const stolenShare = meter.stolenShare();
     const serverRssKiB = server.rssKiB();
     const summary = await setup.close();
     closed = true;
@@ -157,6 +159,7 @@ export async function measureFanout(
       serverCpuUsPerDelivery: round(serverShare * wallSeconds * 1e6 / result.received, 3),
       generatorCpuPercent: generatorShares.map((share) => Math.round(share * 100)),
       otherCpuPercent: Math.round(otherShare * 100),
+      stolenCpuPercent: Math.round(stolenShare * 100),
       serverRssKiB,
       errors: result.errors,
       dropped: result.dropped,
@@ -164,7 +167,7 @@ export async function measureFanout(
     };
     if (summary.profile !== undefined) figures.profile = summary.profile;
     const notes = summary.notes;
-    notes.push(...disturbance(label, otherShare));
+    notes.push(...disturbance(label, otherShare, stolenShare));
     if (generatorShares.some((share) => share > 0.9)) {
       notes.push(
         `warning: a load generator used ${

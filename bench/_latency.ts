@@ -46,6 +46,7 @@ export interface LatencyFigures {
   serverCpuPercent: number;
   generatorCpuPercent: number[];
   otherCpuPercent: number;
+  stolenCpuPercent: number;
   serverArgs: string[];
   errors: Record<string, number>;
   dropped: number;
@@ -95,6 +96,7 @@ export async function measureLatency(
     const serverShare = meter.serverShare();
     const generatorShares = meter.generatorShares();
     const otherShare = meter.otherShare();
+    const stolenShare = meter.stolenShare();
     const summary = await setup.close();
     closed = true;
     const figures: LatencyFigures = {
@@ -107,13 +109,14 @@ export async function measureLatency(
       serverCpuPercent: Math.round(serverShare * 100),
       generatorCpuPercent: generatorShares.map((share) => Math.round(share * 100)),
       otherCpuPercent: Math.round(otherShare * 100),
+      stolenCpuPercent: Math.round(stolenShare * 100),
       serverArgs: server.args,
       errors: result.errors,
       dropped: result.dropped,
     };
     if (summary.profile !== undefined) figures.profile = summary.profile;
     const notes = summary.notes;
-    notes.push(...disturbance(label, otherShare));
+    notes.push(...disturbance(label, otherShare, stolenShare));
     return { figures, notes };
   } finally {
     if (!closed) await setup.close();
@@ -136,6 +139,7 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
     `${figures.serverCpuPercent}%`,
     figures.generatorCpuPercent.map((share) => `${share}%`).join(" "),
     `${figures.otherCpuPercent}%`,
+    `${figures.stolenCpuPercent}%`,
   ];
   const p99 = parley.figures.latencyMs.p99;
   return {
@@ -152,6 +156,7 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
         "server CPU",
         "generators CPU",
         "other CPU",
+        "stolen CPU",
       ],
       rows: [row(parley.figures), row(relay.figures)],
     },

@@ -91,14 +91,18 @@ export function loadAverage(): number {
 }
 
 /**
- * CPU time the whole machine has spent in processes (user, nice and system; not interrupts),
- * in seconds: with the bench's own, it tells how much other work ran meanwhile.
+ * CPU time of the whole machine since it booted, in seconds: spent in processes (user, nice
+ * and system; not interrupts), which with the bench's own tells how much other work ran, and
+ * stolen (by the hypervisor, for other virtual machines while this one had work to do).
  */
-export function machineCpuSeconds(): number {
+export function machineCpuSeconds(): { processes: number; stolen: number } {
   try {
-    const fields = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.split(/\s+/);
-    return (Number(fields[1]) + Number(fields[2]) + Number(fields[3])) / TICKS_PER_SECOND;
+    const fields = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.split(/\s+/).map(Number);
+    return {
+      processes: (fields[1]! + fields[2]! + fields[3]!) / TICKS_PER_SECOND,
+      stolen: fields[8]! / TICKS_PER_SECOND,
+    };
   } catch {
-    return NaN;
+    return { processes: NaN, stolen: NaN };
   }
 }

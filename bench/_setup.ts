@@ -111,7 +111,13 @@ export class Meter {
         (sum, cpu, g) => sum + cpu - this.#generators[g]!,
         0,
       );
-    return Math.max(0, machineCpuSeconds() - this.#machine - ours) / this.seconds;
+    return Math.max(0, machineCpuSeconds().processes - this.#machine.processes - ours) /
+      this.seconds;
+  }
+
+  /** CPU time the hypervisor took away from this machine, as a share of one core. */
+  stolenShare(): number {
+    return (machineCpuSeconds().stolen - this.#machine.stolen) / this.seconds;
   }
 
   /** Wall-clock seconds since the meter started. */
@@ -143,12 +149,23 @@ export function shares(values: number[]): string {
   return values.map((value) => `${Math.round(value * 100)}%`).join(", ");
 }
 
-/** A warning when other processes used more than a tenth of a core during a run. */
-export function disturbance(label: string, otherShare: number): string[] {
-  if (otherShare <= 0.1) return [];
-  return [
-    `warning: other processes used ${
-      shares([otherShare])
-    } of a core during the ${label} run: the figures are disturbed`,
-  ];
+/** Warnings when other processes used more than a tenth of a core during a run, or the
+ * hypervisor took more than a fiftieth: either disturbs the figures, tails first. */
+export function disturbance(label: string, otherShare: number, stolenShare: number): string[] {
+  const warnings: string[] = [];
+  if (otherShare > 0.1) {
+    warnings.push(
+      `warning: other processes used ${
+        shares([otherShare])
+      } of a core during the ${label} run: the figures are disturbed`,
+    );
+  }
+  if (stolenShare > 0.02) {
+    warnings.push(
+      `warning: the hypervisor took ${
+        shares([stolenShare])
+      } of a core from this machine during the ${label} run: the figures are disturbed`,
+    );
+  }
+  return warnings;
 }
