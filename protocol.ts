@@ -634,8 +634,19 @@ export function roomProblem(room: string): string | undefined {
  * ```
  */
 export function foldName(name: string): string {
-  return nameKey(name);
+  let key = foldedNames.get(name);
+  if (key === undefined) {
+    if (foldedNames.size >= MAX_FOLDED_NAMES) foldedNames.clear();
+    key = nameKey(name);
+    foldedNames.set(name, key);
+  }
+  return key;
 }
+
+/** Names folded lately: the server folds the room's name of every message it is sent. Emptied
+ * when full, so that a stream of new names costs no more than folding each. */
+const foldedNames = new Map<string, string>();
+const MAX_FOLDED_NAMES = 1000;
 
 // Decoding. Each frame type has a schema: its fields, each with a kind that says what values it
 // may hold and whether it may be absent. The decoder checks every field the schema names and
