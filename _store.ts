@@ -4,7 +4,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { PasswordHash } from "./_auth.ts";
-import type { CheckpointerOptions, CheckpointerReport } from "./_checkpointer.ts";
+import type { CheckpointerCommand, CheckpointerReport } from "./_checkpointer.ts";
 import type { Logger } from "./_log.ts";
 import type { StoredMessage } from "./protocol.ts";
 
@@ -66,8 +66,8 @@ export interface Store {
   activeBan(kind: Ban["kind"], value: string, now: Date): Ban | undefined;
   /** Drops what the policy no longer keeps; returns how many messages went. */
   prune(policy: RetentionPolicy): number;
-  /** Closes the store. */
-  close(): void;
+  /** Closes the store; resolves once its database is closed. */
+  close(): Promise<void>;
 }
 
 /**
@@ -123,7 +123,7 @@ export class SqliteStore implements Store {
   #topic: StatementSync;
   #account: StatementSync;
   #activeBan: StatementSync;
-  #checkpointer: Worker | undefined;
+  #checkpointer: Checkpointer | undefined;
 
   /**
    * Opens (creating if need be) the database at `path` and migrates it to the current schema.
@@ -138,7 +138,7 @@ export class SqliteStore implements Store {
       // (kill -9) at any moment; only a power loss can take the last commits back.
       this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
       migrate(this.#db);
-      if (path !== ":memory:") this.#checkpointer = startCheckpointer(this.#db, path, log);
+      if (path !== ":memory:") this.#checkpointer = new Checkpointer(this.#db, path, log);
     } catch (error) {
       this.#db.close();
       throw error;
@@ -276,8 +276,9 @@ export class SqliteStore implements Store {
     return removed;
   }
 
-  close(): void {
-    this.#checkpointer?.terminate();
+  async close(): Promise<void> {
+    // The checkpointer's connection first: closing the last one checkpoints what is left.
+    await this.#checkpointer?.stop();
     this.#db.close();
   }
 }
@@ -285,39 +286,67 @@ export class SqliteStore implements Store {
 /** How often the checkpointer copies the write-ahead log into the database. */
 const CHECKPOINT_INTERVAL_MS = 1000;
 
+/** How long closing waits for the checkpointer to close its connection. */
+const CHECKPOINTER_STOP_MS = 5000;
+
 /**
  * Moves WAL checkpoints off the event loop. By default SQLite checkpoints inside the commit
  * that takes the write-ahead log past 1,000 pages: it copies them into the database and syncs
  * both files, holding the server for several milliseconds every few thousand messages. A
- * worker with its own connection checkpoints instead, every second, without blocking the
- * writer. Until it is running, or if it fails, SQLite's own checkpoints stay on.
+ * worker (`_checkpointer.ts`) with its own connection checkpoints instead, every second,
+ * without blocking the writer. Until it is running, or if it fails, SQLite's own checkpoints
+ * stay on.
  */
-function startCheckpointer(db: DatabaseSync, path: string, log: Logger | undefined): Worker {
-  const worker = new Worker(new URL("./_checkpointer.ts", import.meta.url), { type: "module" });
-  const autocheckpoint = (pages: number) => {
-    if (db.isOpen) db.exec(`PRAGMA wal_autocheckpoint = ${pages}`);
-  };
-  const failed = (error: string) => {
-    worker.terminate();
-    autocheckpoint(1000);
-    log?.(
-      "warn",
-      `checkpointing the database in the background failed (${error}); SQLite checkpoints in its commits instead`,
-    );
-  };
-  worker.onmessage = ({ data }: MessageEvent<CheckpointerReport>) => {
-    if (!data.ok) return failed(data.error);
-    autocheckpoint(0);
-    log?.("debug", "checkpointing the database in the background");
-  };
-  // The worker's module could not be loaded.
-  worker.onerror = (event) => {
-    event.preventDefault();
-    failed(event.message);
-  };
-  const options: CheckpointerOptions = { path, intervalMs: CHECKPOINT_INTERVAL_MS };
-  worker.postMessage(options);
-  return worker;
+class Checkpointer {
+  #worker = new Worker(new URL("./_checkpointer.ts", import.meta.url), { type: "module" });
+  #ended = Promise.withResolvers<void>();
+  #running = true;
+
+  constructor(db: DatabaseSync, path: string, log: Logger | undefined) {
+    const autocheckpoint = (pages: number) => {
+      if (db.isOpen) db.exec(`PRAGMA wal_autocheckpoint = ${pages}`);
+    };
+    const failed = (error: string) => {
+      this.#end();
+      autocheckpoint(1000);
+      log?.(
+        "warn",
+        `checkpointing the database in the background failed (${error}); SQLite checkpoints in its commits instead`,
+      );
+    };
+    this.#worker.onmessage = ({ data: report }: MessageEvent<CheckpointerReport>) => {
+      if (report.state === "failed") return failed(report.error);
+      if (report.state === "stopped") return this.#end();
+      autocheckpoint(0);
+      log?.("debug", "checkpointing the database in the background");
+    };
+    // The worker's module could not be loaded.
+    this.#worker.onerror = (event) => {
+      event.preventDefault();
+      failed(event.message);
+    };
+    this.#command({ type: "start", path, intervalMs: CHECKPOINT_INTERVAL_MS });
+  }
+
+  /** Stops checkpointing; resolves once the worker has closed its connection (or, if it does
+   * not answer in time, has been ended). */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#command({ type: "stop" });
+    const timeout = setTimeout(() => this.#end(), CHECKPOINTER_STOP_MS);
+    await this.#ended.promise;
+    clearTimeout(timeout);
+  }
+
+  #command(command: CheckpointerCommand): void {
+    this.#worker.postMessage(command);
+  }
+
+  #end(): void {
+    this.#running = false;
+    this.#worker.terminate();
+    this.#ended.resolve();
+  }
 }
 
 /** Runs `work` in one transaction: all of it is committed, or none. */

@@ -271,25 +271,25 @@ export class ChatServer implements AsyncDisposable {
       if (problem !== undefined) throw new TypeError(`Operator: ${problem}`);
     }
     this.#log = makeLogger(options.logLevel ?? "warn");
-    this.#store = new SqliteStore(options.db ?? ":memory:", this.#log);
+    this.#listeners = new Listeners(
+      {
+        hostname: options.hostname ?? "127.0.0.1",
+        port: options.plain === false ? undefined : options.port ?? DEFAULT_PORT,
+        tls: options.tls && { ...options.tls, port: options.tls.port ?? DEFAULT_TLS_PORT },
+      },
+      (conn) => this.#accept(conn),
+      this.#log,
+    );
+    try {
+      this.#store = new SqliteStore(options.db ?? ":memory:", this.#log);
+    } catch (error) {
+      this.#listeners.close();
+      throw error;
+    }
     this.#guard = new Guard(this.#store, {
       serverPassword: options.password,
       operators: options.operators ?? [],
     });
-    try {
-      this.#listeners = new Listeners(
-        {
-          hostname: options.hostname ?? "127.0.0.1",
-          port: options.plain === false ? undefined : options.port ?? DEFAULT_PORT,
-          tls: options.tls && { ...options.tls, port: options.tls.port ?? DEFAULT_TLS_PORT },
-        },
-        (conn) => this.#accept(conn),
-        this.#log,
-      );
-    } catch (error) {
-      this.#store.close();
-      throw error;
-    }
     for (const name of this.#guard.unregisteredOperators()) {
       this.#log("warn", `operator "${name}" has no powers until that name is registered`);
     }
@@ -362,7 +362,7 @@ export class ChatServer implements AsyncDisposable {
       (async () => {
         await this.#listeners.closed();
         while (this.#handlers.size > 0) await Promise.all(this.#handlers);
-        this.#store.close();
+        await this.#store.close();
       })().then(this.#finished.resolve, this.#finished.reject);
     }
     return this.finished;

@@ -1,3 +1,4 @@
+import { setImmediate } from "node:timers";
 import { assert, assertEquals, assertLess, assertRejects } from "../_std.ts";
 import {
   type ByteStream,
@@ -121,7 +122,8 @@ Deno.test("Outbox refuses what would pass its bound, counting the write under wa
   };
   const outbox = new Outbox(stalled, 10);
   assert(outbox.push(new Uint8Array(6)));
-  await new Promise((resolve) => setTimeout(resolve, 1)); // the write starts after the turn
+  // The write starts at the end of the turn, from an immediate queued before this one.
+  await new Promise((resolve) => setImmediate(resolve));
   assert(!outbox.push(new Uint8Array(6)));
   assert(outbox.push(new Uint8Array(4)));
   assertEquals(outbox.queuedBytes, 10);
