@@ -15,7 +15,7 @@ import {
   type ScenarioResult,
   showProgress,
 } from "./_report.ts";
-import { type CommonOptions, Setup, shares } from "./_setup.ts";
+import { type CommonOptions, type CpuUse, Setup, shares } from "./_setup.ts";
 
 /** Churn parameters. */
 export interface ChurnOptions extends CommonOptions {
@@ -37,13 +37,9 @@ export interface ChurnOptions extends CommonOptions {
 }
 
 /** What one phase (calm or churning) measured. */
-export interface PhaseFigures {
+export interface PhaseFigures extends CpuUse {
   seconds: number;
   serverCpuSeconds: number;
-  serverCpuPercent: number;
-  generatorCpuPercent: number[];
-  otherCpuPercent: number;
-  stolenCpuPercent: number;
   serverRssMaxKiB: number;
   messages: { deliveries: number; expected: number; completion: number; latencyMs: Percentiles };
   notices: { joined: number; left: number };
@@ -118,10 +114,7 @@ export async function churn(options: ChurnOptions): Promise<ScenarioResult> {
       return {
         seconds: round(meter.seconds, 2),
         serverCpuSeconds: round(meter.serverSeconds(), 2),
-        serverCpuPercent: Math.round(meter.serverShare() * 100),
-        generatorCpuPercent: meter.generatorShares().map((share) => Math.round(share * 100)),
-        otherCpuPercent: Math.round(meter.otherShare() * 100),
-        stolenCpuPercent: Math.round(meter.stolenShare() * 100),
+        ...meter.cpuUse(),
         serverRssMaxKiB: rssMax,
         messages: {
           deliveries: result.received,

@@ -4,7 +4,7 @@
 
 import { type ClientSpec, RELAY_PADDING, type RunReply } from "./_control.ts";
 import { Histogram, type Percentiles } from "./_histogram.ts";
-import { type CommonOptions, disturbance, Setup, shares } from "./_setup.ts";
+import { type CommonOptions, type CpuUse, disturbance, Setup, shares } from "./_setup.ts";
 import type { ProfileSummary } from "./_profile.ts";
 import {
   count,
@@ -28,7 +28,7 @@ export interface FanoutOptions extends CommonOptions {
 }
 
 /** What one fan-out run measured. */
-export interface FanoutFigures {
+export interface FanoutFigures extends CpuUse {
   server: string;
   deliveries: number;
   expected: number;
@@ -40,13 +40,8 @@ export interface FanoutFigures {
   deliveriesPerSecond: number;
   messagesPerSecond: number;
   latencyMs: Percentiles;
-  serverCpuPercent: number;
   /** Server CPU time per delivery: what it costs, whoever the bottleneck was. */
   serverCpuUsPerDelivery: number;
-  generatorCpuPercent: number[];
-  /** Other processes' CPU time meanwhile, as a share of one core: noise. */
-  otherCpuPercent: number;
-  stolenCpuPercent: number;
   serverRssKiB: number;
   errors: Record<string, number>;
   dropped: number;
@@ -138,10 +133,8 @@ export async function measureFanout(
       stop();
     }
     const wallSeconds = meter.seconds;
-    const serverShare = meter.serverShare();
-    const generatorShares = meter.generatorShares();
-    const otherShare = meter.otherShare();
-    const stolenShare = meter.stolenShare();
+    const serverSeconds = meter.serverSeconds();
+    const use = meter.cpuUse();
     const serverRssKiB = server.rssKiB();
     const summary = await setup.close();
     closed = true;
@@ -155,11 +148,8 @@ export async function measureFanout(
       deliveriesPerSecond: Math.round(result.received / result.seconds),
       messagesPerSecond: Math.round(result.received / (clients - 1) / result.seconds),
       latencyMs: result.latency.percentiles(),
-      serverCpuPercent: Math.round(serverShare * 100),
-      serverCpuUsPerDelivery: round(serverShare * wallSeconds * 1e6 / result.received, 3),
-      generatorCpuPercent: generatorShares.map((share) => Math.round(share * 100)),
-      otherCpuPercent: Math.round(otherShare * 100),
-      stolenCpuPercent: Math.round(stolenShare * 100),
+      ...use,
+      serverCpuUsPerDelivery: round(serverSeconds * 1e6 / result.received, 3),
       serverRssKiB,
       errors: result.errors,
       dropped: result.dropped,
@@ -167,11 +157,11 @@ export async function measureFanout(
     };
     if (summary.profile !== undefined) figures.profile = summary.profile;
     const notes = summary.notes;
-    notes.push(...disturbance(label, otherShare, stolenShare));
-    if (generatorShares.some((share) => share > 0.9)) {
+    notes.push(...disturbance(label, use));
+    if (use.generatorCpuPercent.some((percent) => percent > 90)) {
       notes.push(
         `warning: a load generator used ${
-          shares(generatorShares)
+          use.generatorCpuPercent.map((percent) => `${percent}%`).join(", ")
         } of a core against ${label}: it may be the bottleneck (try --generators)`,
       );
     }

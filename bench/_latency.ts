@@ -13,7 +13,7 @@ import {
   type ScenarioResult,
   showProgress,
 } from "./_report.ts";
-import { type CommonOptions, disturbance, Setup, shares } from "./_setup.ts";
+import { type CommonOptions, type CpuUse, disturbance, Setup, shares } from "./_setup.ts";
 
 /** Latency parameters. */
 export interface LatencyOptions extends CommonOptions {
@@ -36,17 +36,13 @@ export function split(total: number, senders: number): number[] {
 }
 
 /** What one latency run measured. */
-export interface LatencyFigures {
+export interface LatencyFigures extends CpuUse {
   server: string;
   messages: number;
   deliveries: number;
   expected: number;
   completion: number;
   latencyMs: Percentiles;
-  serverCpuPercent: number;
-  generatorCpuPercent: number[];
-  otherCpuPercent: number;
-  stolenCpuPercent: number;
   serverArgs: string[];
   errors: Record<string, number>;
   dropped: number;
@@ -93,10 +89,7 @@ export async function measureLatency(
     } finally {
       stop();
     }
-    const serverShare = meter.serverShare();
-    const generatorShares = meter.generatorShares();
-    const otherShare = meter.otherShare();
-    const stolenShare = meter.stolenShare();
+    const use = meter.cpuUse();
     const summary = await setup.close();
     closed = true;
     const figures: LatencyFigures = {
@@ -106,17 +99,14 @@ export async function measureLatency(
       expected: result.expected,
       completion: round(result.received / result.expected, 4),
       latencyMs: result.latency.percentiles(),
-      serverCpuPercent: Math.round(serverShare * 100),
-      generatorCpuPercent: generatorShares.map((share) => Math.round(share * 100)),
-      otherCpuPercent: Math.round(otherShare * 100),
-      stolenCpuPercent: Math.round(stolenShare * 100),
+      ...use,
       serverArgs: server.args,
       errors: result.errors,
       dropped: result.dropped,
     };
     if (summary.profile !== undefined) figures.profile = summary.profile;
     const notes = summary.notes;
-    notes.push(...disturbance(label, otherShare, stolenShare));
+    notes.push(...disturbance(label, use));
     return { figures, notes };
   } finally {
     if (!closed) await setup.close();

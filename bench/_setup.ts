@@ -86,6 +86,16 @@ export class Setup {
   }
 }
 
+/** A run's CPU use, each figure a percentage of one core. */
+export interface CpuUse {
+  serverCpuPercent: number;
+  generatorCpuPercent: number[];
+  /** Other processes' CPU time meanwhile: noise. */
+  otherCpuPercent: number;
+  /** CPU time the hypervisor took from this machine meanwhile: noise too. */
+  stolenCpuPercent: number;
+}
+
 /** CPU time used by the server and each generator since the meter started, per wall second. */
 export class Meter {
   #setup: Setup;
@@ -120,6 +130,17 @@ export class Meter {
     return (machineCpuSeconds().stolen - this.#machine.stolen) / this.seconds;
   }
 
+  /** Everyone's CPU use since the meter started. */
+  cpuUse(): CpuUse {
+    const percent = (share: number) => Math.round(share * 100);
+    return {
+      serverCpuPercent: percent(this.serverShare()),
+      generatorCpuPercent: this.generatorShares().map(percent),
+      otherCpuPercent: percent(this.otherShare()),
+      stolenCpuPercent: percent(this.stolenShare()),
+    };
+  }
+
   /** Wall-clock seconds since the meter started. */
   get seconds(): number {
     return (performance.now() - this.#started) / 1000;
@@ -151,20 +172,16 @@ export function shares(values: number[]): string {
 
 /** Warnings when other processes used more than a tenth of a core during a run, or the
  * hypervisor took more than a fiftieth: either disturbs the figures, tails first. */
-export function disturbance(label: string, otherShare: number, stolenShare: number): string[] {
+export function disturbance(label: string, use: CpuUse): string[] {
   const warnings: string[] = [];
-  if (otherShare > 0.1) {
+  if (use.otherCpuPercent > 10) {
     warnings.push(
-      `warning: other processes used ${
-        shares([otherShare])
-      } of a core during the ${label} run: the figures are disturbed`,
+      `warning: other processes used ${use.otherCpuPercent}% of a core during the ${label} run: the figures are disturbed`,
     );
   }
-  if (stolenShare > 0.02) {
+  if (use.stolenCpuPercent > 2) {
     warnings.push(
-      `warning: the hypervisor took ${
-        shares([stolenShare])
-      } of a core from this machine during the ${label} run: the figures are disturbed`,
+      `warning: the hypervisor took ${use.stolenCpuPercent}% of a core from this machine during the ${label} run: the figures are disturbed`,
     );
   }
   return warnings;
