@@ -13,6 +13,18 @@ import {
 } from "./_control.ts";
 import { cpuSeconds, spawnWithLimit } from "./_proc.ts";
 
+/** Every counter a generator reports, at zero. */
+const NO_COUNTS: Omit<Progress, "ev"> = {
+  connected: 0,
+  sent: 0,
+  received: 0,
+  joined: 0,
+  left: 0,
+  churnJoined: 0,
+  churnLeft: 0,
+  pongs: 0,
+};
+
 const LOAD_TS = new URL("./_load.ts", import.meta.url).pathname;
 
 type RequestBody = Request extends infer R ? R extends unknown ? Omit<R, "id"> : never : never;
@@ -21,17 +33,7 @@ type RequestBody = Request extends infer R ? R extends unknown ? Omit<R, "id"> :
 class Generator {
   readonly child: Deno.ChildProcess;
   readonly pid: number;
-  progress: Progress = {
-    ev: "progress",
-    connected: 0,
-    sent: 0,
-    received: 0,
-    joined: 0,
-    left: 0,
-    churnJoined: 0,
-    churnLeft: 0,
-    pongs: 0,
-  };
+  progress: Progress = { ev: "progress", ...NO_COUNTS };
   stderr = "";
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #pending = new Map<number, PromiseWithResolvers<Reply>>();
@@ -178,16 +180,7 @@ export class Generators {
 
   /** The generators' counters, summed. */
   progress(): Omit<Progress, "ev"> {
-    const sum = {
-      connected: 0,
-      sent: 0,
-      received: 0,
-      joined: 0,
-      left: 0,
-      churnJoined: 0,
-      churnLeft: 0,
-      pongs: 0,
-    };
+    const sum = { ...NO_COUNTS };
     for (const { progress } of this.all) {
       for (const key of Object.keys(sum) as (keyof typeof sum)[]) sum[key] += progress[key];
     }
