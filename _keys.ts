@@ -98,17 +98,6 @@ const ALT_KEYS: Readonly<Record<string, KeyName>> = {
   "f": "wordRight",
 };
 
-// ESC O followed by one character (application cursor keys mode).
-const SS3_KEYS: Readonly<Record<string, KeyName>> = {
-  A: "up",
-  B: "down",
-  C: "right",
-  D: "left",
-  H: "home",
-  F: "end",
-  M: "enter",
-};
-
 // ESC [ number ~
 const TILDE_KEYS: Readonly<Record<string, KeyName>> = {
   "1": "home",
@@ -129,6 +118,9 @@ const CURSOR_KEYS: Readonly<Record<string, KeyName>> = {
   H: "home",
   F: "end",
 };
+
+// ESC O followed by one character (application cursor keys mode): the same, and keypad Enter.
+const SS3_KEYS: Readonly<Record<string, KeyName>> = { ...CURSOR_KEYS, M: "enter" };
 
 // deno-lint-ignore no-control-regex
 const PASTE_DROPPED = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
