@@ -157,6 +157,8 @@ export class ParleyProcess implements AsyncDisposable {
   stderr = "";
   #collecting: Promise<void>;
   #changed = Promise.withResolvers<void>();
+  /** Set once the process has exited and both streams are read to the end. */
+  #ended: Deno.CommandStatus | undefined;
   #stdinPiped: boolean;
 
   constructor(
@@ -175,10 +177,16 @@ export class ParleyProcess implements AsyncDisposable {
     this.#collecting = Promise.all([
       this.#collect(this.child.stdout, (text) => this.stdout += text),
       this.#collect(this.child.stderr, (text) => this.stderr += text),
-    ]).then(() => {});
+    ]).then(async () => {
+      this.#ended = await this.child.status;
+      this.#changed.resolve();
+    });
   }
 
-  /** Waits until stdout (or `stream`) matches `pattern`; returns the match. */
+  /**
+   * Waits until stdout (or `stream`) matches `pattern`; returns the match. Fails at once if the
+   * process exits first, and after `ms` otherwise, with its exit code and both streams.
+   */
   async waitFor(
     pattern: RegExp,
     stream: "stdout" | "stderr" = "stdout",
@@ -189,8 +197,14 @@ export class ParleyProcess implements AsyncDisposable {
       const found = this[stream].match(pattern);
       if (found) return found;
       const left = ms - (Date.now() - started);
-      if (left <= 0) {
-        throw new Error(`No ${stream} line matched ${pattern}; ${stream} was: ${this[stream]}`);
+      if (this.#ended || left <= 0) {
+        const why = this.#ended
+          ? `exited with ${this.#ended.code}`
+          : `still running after ${ms} ms`;
+        throw new Error(
+          `No ${stream} line matched ${pattern}; the process ${why}.\n` +
+            `stdout: ${this.stdout}\nstderr: ${this.stderr}`,
+        );
       }
       await deadline(this.#changed.promise, left, `${stream} matching ${pattern}`).catch(() => {});
     }
@@ -220,7 +234,6 @@ export class ParleyProcess implements AsyncDisposable {
       this.#changed.resolve();
       this.#changed = Promise.withResolvers<void>();
     }
-    this.#changed.resolve();
   }
 }
 

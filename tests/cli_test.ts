@@ -167,7 +167,12 @@ Deno.test("deno run works from a URL, with no flag but -A, its checkpointer too"
   );
   await using server = new ParleyProcess(
     ["serve", "--db", `${dir.path}/parley.db`, "--port", "0", "--log-level", "debug"],
-    { command: parleyCommand(`http://127.0.0.1:${files.addr.port}/mod.ts`) },
+    {
+      command: parleyCommand(`http://127.0.0.1:${files.addr.port}/mod.ts`),
+      // The modules come from this test's own loopback server, never through a proxy the
+      // machine may be set to use for other addresses.
+      env: { NO_PROXY: ["127.0.0.1", Deno.env.get("NO_PROXY")].filter(Boolean).join(",") },
+    },
   );
   const [, port] = await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/, "stdout", 60_000);
   // The worker that checkpoints the database was loaded from the URL too.
