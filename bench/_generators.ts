@@ -11,7 +11,7 @@ import {
   type RunReply,
   type RunRequest,
 } from "./_control.ts";
-import { cpuSeconds, spawnWithLimit } from "./_proc.ts";
+import { cpuSeconds, exitOrKill, spawnWithLimit } from "./_proc.ts";
 
 /** Every counter a generator reports, at zero. */
 const NO_COUNTS: Omit<Progress, "ev"> = {
@@ -85,15 +85,7 @@ class Generator {
       // Exited already, or stuck.
     }
     await this.#writer.close().catch(() => {});
-    const timer = setTimeout(() => {
-      try {
-        this.child.kill("SIGKILL");
-      } catch {
-        // Exited meanwhile.
-      }
-    }, 5000);
-    await this.child.status;
-    clearTimeout(timer);
+    await exitOrKill(this.child, 5000);
     await this.done;
     if (this.stderr) console.error(this.stderr);
   }

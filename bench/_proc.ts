@@ -106,3 +106,16 @@ export function machineCpuSeconds(): { processes: number; stolen: number } {
     return { processes: NaN, stolen: NaN };
   }
 }
+
+/** Waits for `child` to exit, killing it if it has not within `ms`. */
+export async function exitOrKill(child: Deno.ChildProcess, ms: number): Promise<void> {
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Exited meanwhile.
+    }
+  }, ms);
+  await child.status;
+  clearTimeout(timer);
+}

@@ -2,7 +2,7 @@
 // relay, with its port read from its first line, its memory and CPU time read from /proc, and
 // optionally a V8 CPU profile written when it stops.
 
-import { cpuSeconds, rssKiB, spawnWithLimit } from "./_proc.ts";
+import { cpuSeconds, exitOrKill, rssKiB, spawnWithLimit } from "./_proc.ts";
 
 const MOD_TS = new URL("../mod.ts", import.meta.url).pathname;
 const RELAY_TS = new URL("./_relay.ts", import.meta.url).pathname;
@@ -212,15 +212,7 @@ export class ServerProcess {
     } catch {
       // Exited already.
     }
-    const timer = setTimeout(() => {
-      try {
-        this.child.kill("SIGKILL");
-      } catch {
-        // Exited meanwhile.
-      }
-    }, 15_000);
-    await this.child.status;
-    clearTimeout(timer);
+    await exitOrKill(this.child, 15_000);
     await this.#output;
     if (this.#tempDir !== undefined) {
       await Deno.remove(this.#tempDir, { recursive: true }).catch(() => {});
