@@ -107,15 +107,19 @@ export function machineCpuSeconds(): { processes: number; stolen: number } {
   }
 }
 
-/** Waits for `child` to exit, killing it if it has not within `ms`. */
-export async function exitOrKill(child: Deno.ChildProcess, ms: number): Promise<void> {
+/** Waits for `child` to exit, killing it if it has not within `ms`; resolves with whether it
+ * had to be killed. */
+export async function exitOrKill(child: Deno.ChildProcess, ms: number): Promise<boolean> {
+  let killed = false;
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
+      killed = true;
     } catch {
       // Exited meanwhile.
     }
   }, ms);
   await child.status;
   clearTimeout(timer);
+  return killed;
 }

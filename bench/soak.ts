@@ -35,6 +35,9 @@ import {
   MAX_SERVER_FRAME_BYTES,
   type ServerFrame,
 } from "../protocol.ts";
+import { Histogram } from "./_histogram.ts";
+import { cpuSeconds, exitOrKill, rssKiB } from "./_proc.ts";
+import { round } from "./_report.ts";
 
 const HELP = `Usage: deno task soak [options]
 
@@ -82,58 +85,6 @@ function pick<T>(items: readonly T[]): T {
 
 function between(min: number, max: number): number {
   return min + Math.random() * (max - min);
-}
-
-/** Resident memory of process `pid` in KiB (VmRSS), or NaN if it is gone. */
-function rssKiB(pid: number): number {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU time (user plus system) process `pid` has used, in seconds (USER_HZ is 100). */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
-/** A latency histogram: buckets 2% wide, from 1 µs. */
-class Histogram {
-  #counts = new Map<number, number>();
-  count = 0;
-  max = 0;
-
-  add(ms: number): void {
-    const bucket = Math.max(0, Math.floor(Math.log(Math.max(ms, 0.001) * 1000) / Math.log(1.02)));
-    this.#counts.set(bucket, (this.#counts.get(bucket) ?? 0) + 1);
-    this.count++;
-    this.max = Math.max(this.max, ms);
-  }
-
-  /** The `q` quantile in milliseconds (the upper edge of its bucket), NaN when empty. */
-  quantile(q: number): number {
-    if (this.count === 0) return NaN;
-    const rank = Math.ceil(q * this.count);
-    let seen = 0;
-    for (const bucket of [...this.#counts.keys()].sort((a, b) => a - b)) {
-      seen += this.#counts.get(bucket)!;
-      if (seen >= rank) return Math.min(this.max, 1.02 ** (bucket + 1) / 1000);
-    }
-    return this.max;
-  }
-}
-
-function round(value: number, digits = 1): number {
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
 }
 
 // The ledger: every message sent, and what each receiver was owed.
@@ -199,9 +150,9 @@ class Ledger {
         this.lost++;
         if (this.lostExamples.length < 10) {
           this.lostExamples.push(
-            `message ${sent.seq} in ${room} (written ${round(sent.written)}, acked ` +
-              `${round(sent.acked)}) never reached connection ${receiver} (in the room from ` +
-              `${round(entered)} to ${round(end)})`,
+            `message ${sent.seq} in ${room} (written ${round(sent.written, 1)}, acked ` +
+              `${round(sent.acked, 1)}) never reached connection ${receiver} (in the room from ` +
+              `${round(entered, 1)} to ${round(end, 1)})`,
           );
         }
       }
@@ -509,8 +460,8 @@ class Member {
         }
         state.got.add(seq);
         if (sent?.witness) {
-          ledger.latency.add(now - sent.written);
-          ledger.windowLatency.add(now - sent.written);
+          ledger.latency.record((now - sent.written) * 1000);
+          ledger.windowLatency.record((now - sent.written) * 1000);
         }
         break;
       }
@@ -595,13 +546,9 @@ class Server {
     } catch {
       // Gone already.
     }
-    const status = await Promise.race([this.child.status, sleep(10_000).then(() => undefined)]);
-    if (status === undefined) {
-      this.child.kill("SIGKILL");
-      await this.child.status;
-    }
+    const killed = await exitOrKill(this.child, 10_000);
     await this.#output;
-    return status?.code;
+    return killed ? undefined : (await this.child.status).code;
   }
 }
 
@@ -627,8 +574,8 @@ class LoopLag {
     this.#timer = setInterval(() => {
       const now = performance.now();
       const late = Math.max(0, now - last - everyMs);
-      this.all.add(late);
-      this.window.add(late);
+      this.all.record(late * 1000);
+      this.window.record(late * 1000);
       last = now;
     }, everyMs);
   }
@@ -688,9 +635,9 @@ export async function soak(options: SoakOptions): Promise<number> {
           `${counters.parts}  sent ${ledger.sent}  delivered ${ledger.delivered}  owed ` +
           `${ledger.expected}  lost ${ledger.lost}  dup ${ledger.duplicates}  stray ` +
           `${ledger.stray}  hangs ${counters.hangs}  RSS ${(now.rssKiB / 1024).toFixed(1)} MiB  ` +
-          `CPU ${cpu.toFixed(0)}%  p50 ${round(window.quantile(0.5), 2)} ms  p99 ` +
-          `${round(window.quantile(0.99), 2)} ms  generator CPU ${generatorCpu.toFixed(0)}%, ` +
-          `timer lag p99 ${round(windowLag.quantile(0.99), 1)} ms`,
+          `CPU ${cpu.toFixed(0)}%  p50 ${window.percentiles().p50} ms  p99 ` +
+          `${window.percentiles().p99} ms  generator CPU ${generatorCpu.toFixed(0)}%, ` +
+          `timer lag p99 ${windowLag.percentiles().p99} ms`,
       );
     }, options.progressSeconds * 1000);
 
@@ -846,9 +793,10 @@ function figures(
     if (last === undefined || last === previous) continue;
     perMinute.push({
       minute,
-      rssMiB: round(last.rssKiB / 1024),
+      rssMiB: round(last.rssKiB / 1024, 1),
       cpuPercent: round(
         (last.cpuSeconds - previous.cpuSeconds) / (last.seconds - previous.seconds) * 100,
+        1,
       ),
     });
     previous = last;
@@ -858,6 +806,8 @@ function figures(
   const slope = slopeMiBPerMinute(half);
   const first = samples[0]!;
   const last = during.at(-1)!;
+  const latency = ledger.latency.percentiles();
+  const timerLag = lag.all.percentiles();
   return {
     soak: "parley",
     parley: options.mod,
@@ -885,32 +835,33 @@ function figures(
     hangs: counters.hangs,
     serverErrors: Object.fromEntries(counters.errors),
     latencyMs: {
-      p50: round(ledger.latency.quantile(0.5), 2),
-      p99: round(ledger.latency.quantile(0.99), 2),
-      max: round(ledger.latency.max, 2),
+      p50: latency.p50,
+      p99: latency.p99,
+      max: latency.max,
       samples: ledger.latency.count,
     },
     rssMiB: {
-      start: round(first.rssKiB / 1024),
-      end: round(last.rssKiB / 1024),
-      max: round(Math.max(...during.map((s) => s.rssKiB)) / 1024),
-      afterClientsLeft: round(settled.rssKiB / 1024),
+      start: round(first.rssKiB / 1024, 1),
+      end: round(last.rssKiB / 1024, 1),
+      max: round(Math.max(...during.map((s) => s.rssKiB)) / 1024, 1),
+      afterClientsLeft: round(settled.rssKiB / 1024, 1),
       perMinute,
       secondHalfSlopeMiBPerMinute: round(slope, 2),
       levelsOff: slope < 1,
     },
     serverCpu: {
-      seconds: round(last.cpuSeconds - first.cpuSeconds),
-      percentOfOneCore: round((last.cpuSeconds - first.cpuSeconds) / seconds * 100),
+      seconds: round(last.cpuSeconds - first.cpuSeconds, 1),
+      percentOfOneCore: round((last.cpuSeconds - first.cpuSeconds) / seconds * 100, 1),
     },
     generator: {
       cpuPercentOfOneCore: round(
         (last.generatorCpuSeconds - first.generatorCpuSeconds) / seconds * 100,
+        1,
       ),
       timerLagMs: {
-        p50: round(lag.all.quantile(0.5), 2),
-        p99: round(lag.all.quantile(0.99), 2),
-        max: round(lag.all.max, 2),
+        p50: timerLag.p50,
+        p99: timerLag.p99,
+        max: timerLag.max,
       },
     },
     serverWarnings: server.stderr.split("\n").filter((line) => / WARN /.test(line)).length,

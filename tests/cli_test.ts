@@ -12,6 +12,7 @@ import {
   startServer,
   tempDir,
 } from "./_helpers.ts";
+import { rssKiB } from "../bench/_proc.ts";
 
 Deno.test("--version and --help", async () => {
   const version = await runParley(["--version"]);
@@ -78,10 +79,7 @@ Deno.test({
   async fn() {
     await using server = await serveProcess();
     const port = server.port;
-    const rss = () => {
-      const status = Deno.readTextFileSync(`/proc/${server.child.pid}/status`);
-      return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
-    };
+    const rss = () => rssKiB(server.child.pid) * 1024;
     // Warm up: one round of the same work, so what is measured is growth, not first use.
     const flood = async (connections: number) => {
       await Promise.all(Array.from({ length: connections }, async () => {

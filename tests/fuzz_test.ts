@@ -57,6 +57,7 @@ import {
 import type { ChatServer } from "../server.ts";
 import { ChatClient } from "../client.ts";
 import { deadline, nextFrame, ParleyProcess, startServer, tempDir } from "./_helpers.ts";
+import { rssKiB } from "../bench/_proc.ts";
 
 // Sizes, from the environment.
 
@@ -1304,12 +1305,6 @@ function openSockets(pid: number | "self"): number | undefined {
     return undefined;
   }
   return count;
-}
-
-/** Resident memory of process `pid` in KiB (VmRSS). */
-function rssKiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
 }
 
 /** The live heap after each full GC (MiB), from V8's --trace-gc lines in `output`. */

@@ -12,12 +12,12 @@ import {
   serveProcess,
   startServer,
 } from "./_helpers.ts";
+import { rssKiB } from "../bench/_proc.ts";
 
 const MiB = 1024 * 1024;
 
 function rss(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
+  return rssKiB(pid) * 1024;
 }
 
 /** Waits until `check` holds, polling; fails after `ms`. */
