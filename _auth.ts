@@ -61,6 +61,62 @@ async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
 }
 
+/** What {@linkcode HashGate.run} resolves with: the work's result, or that it was refused. */
+export type Gated<T> = { ran: true; value: T } | { ran: false };
+
+/**
+ * Bounds the password hashing going on at once, whoever asks: PBKDF2 is slow on purpose, and
+ * guesses from many addresses would otherwise take every core from the rest of the server. Up to
+ * `concurrency` hashes run; up to `queue` more wait their turn; past that a request is refused
+ * at once, without hashing. Requests marked `ahead` (the server's: from addresses with no wrong
+ * guesses on record) wait before the others, and when the queue is full take the place of the
+ * last waiting one that is not, which is refused instead: guessers cannot keep everyone else
+ * from proving their names just by keeping the queue full.
+ */
+export class HashGate {
+  #concurrency: number;
+  #queue: number;
+  #running = 0;
+  /** Waiting turns, those ahead first; each is told whether it runs. */
+  #waiting: { ahead: boolean; start: (runs: boolean) => void }[] = [];
+
+  /**
+   * @param concurrency How many hashes may run at once.
+   * @param queue How many more may wait.
+   */
+  constructor(concurrency: number, queue: number) {
+    this.#concurrency = concurrency;
+    this.#queue = queue;
+  }
+
+  /** Runs `work` once a turn is free, unless it is refused (see {@linkcode HashGate}). */
+  async run<T>(work: () => Promise<T>, ahead = false): Promise<Gated<T>> {
+    if (this.#running < this.#concurrency) {
+      this.#running++;
+    } else {
+      if (this.#waiting.length >= this.#queue) {
+        const last = this.#waiting.findLastIndex((turn) => !turn.ahead);
+        if (!ahead || last === -1) return { ran: false };
+        this.#waiting.splice(last, 1)[0]!.start(false);
+      }
+      const runs = await new Promise<boolean>((start) => {
+        const turn = { ahead, start };
+        const behind = ahead ? this.#waiting.findIndex((other) => !other.ahead) : -1;
+        this.#waiting.splice(behind === -1 ? this.#waiting.length : behind, 0, turn);
+      });
+      if (!runs) return { ran: false };
+    }
+    try {
+      return { ran: true, value: await work() };
+    } finally {
+      // A finished hash hands its turn straight to the first waiting, so #running stays counted.
+      const next = this.#waiting.shift();
+      if (next === undefined) this.#running--;
+      else next.start(true);
+    }
+  }
+}
+
 /** How long failures are remembered for an address. */
 const FORGET_AFTER_MS = 10 * 60 * 1000;
 /** The longest wait before a wrong password is answered. */

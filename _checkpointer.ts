@@ -1,20 +1,57 @@
-// The worker that checkpoints a database's write-ahead log, started by SqliteStore (see
-// Checkpointer there): its own connection to the file copies what the server's commits
-// appended to the log into the database, on this thread rather than the server's.
+// The worker that looks after a database file off the server's thread, started by SqliteStore
+// (see Checkpointer there), with its own connection to the file. At start it checks the file
+// (`PRAGMA quick_check`) while the store waits for the answer, for a bounded time, on a shared
+// buffer. Then it checkpoints: it copies what the server's commits appended to the write-ahead
+// log into the database, and keeps the log from growing without bound. When that fails (a full
+// disk, say) it reports so once and keeps trying, less and less often, until it works again.
 
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 
-/** What the store tells the worker: start once, then stop. */
+/** What the store tells the worker: check the file (optional, first), start checkpointing
+ * (once), then stop. Until it is told to start, the worker holds no connection. */
 export type CheckpointerCommand =
-  | { type: "start"; path: string; intervalMs: number }
+  | {
+    type: "check";
+    path: string;
+    /** Where to write the answer (see {@linkcode CHECK_STATE}). */
+    buffer: SharedArrayBuffer;
+  }
+  | {
+    type: "start";
+    path: string;
+    /** How often to checkpoint while it works. */
+    intervalMs: number;
+    /** The longest wait between tries while it fails. */
+    maxRetryMs: number;
+    /** The log's bound: past half of it, a checkpoint also empties the log file (TRUNCATE). */
+    walLimitBytes: number;
+  }
   | { type: "stop" };
 
-/** What the worker tells the store: it is checkpointing, or it has closed its connection and
- * ended, asked to or not. */
+/** What the worker tells the store: the check's answer; that it is checkpointing (at start, and
+ * again after failures); that it fails (once per run of failures); that it has closed its
+ * connection and ended, asked to. */
 export type CheckpointerReport =
+  | { state: "checked"; problems: string[]; ms: number }
   | { state: "running" }
-  | { state: "stopped" }
-  | { state: "failed"; error: string };
+  | { state: "failed"; error: string }
+  | { state: "stopped" };
+
+/**
+ * The check's shared buffer: an Int32 state at index 0 (0 not started, 1 checking, 2 done),
+ * the byte length of the answer at index 1, then the answer from byte 8: the problems
+ * `PRAGMA quick_check` found as a JSON array of strings, empty if the file is sound.
+ */
+export const CHECK_STATE = { waiting: 0, checking: 1, done: 2 } as const;
+
+/** The size of the check's shared buffer: an answer longer than it is cut short. */
+export const CHECK_BUFFER_BYTES = 8 + 4096;
+
+/** How often to checkpoint while the log fills fast. */
+const BUSY_INTERVAL_MS = 100;
+
+/** The most problems the check lists: past the first few, more say nothing new. */
+const MAX_PROBLEMS = 10;
 
 /** The worker's global scope, as far as it is used here. */
 const scope = globalThis as unknown as {
@@ -24,30 +61,114 @@ const scope = globalThis as unknown as {
 };
 
 let db: DatabaseSync | undefined;
-let timer: ReturnType<typeof setInterval> | undefined;
+let passive: StatementSync | undefined;
+let truncate: StatementSync | undefined;
+let walLimitPages = Infinity;
+let timer: ReturnType<typeof setTimeout> | undefined;
+/** Whether the last try failed; reports go out only when this changes. */
+let failing = false;
 
 scope.onmessage = ({ data: command }) => {
-  if (command.type === "stop") return end({ state: "stopped" });
+  if (command.type === "stop") return end();
+  if (command.type === "check") return check(command.path, command.buffer);
+  let delay = command.intervalMs;
+  const tick = () => {
+    try {
+      const busy = checkpoint(command.path, command.walLimitBytes);
+      if (failing) scope.postMessage({ state: "running" });
+      failing = false;
+      // A log filling fast is looked at again soon, before it reaches its bound.
+      delay = busy ? Math.min(command.intervalMs, BUSY_INTERVAL_MS) : command.intervalMs;
+    } catch (error) {
+      // A fresh connection for the next try: this one may be in any state.
+      close();
+      if (!failing) scope.postMessage({ state: "failed", error: errorText(error) });
+      failing = true;
+      delay = Math.min(delay * 2, command.maxRetryMs);
+    }
+    timer = setTimeout(tick, delay);
+  };
   try {
-    db = new DatabaseSync(command.path);
-    // PASSIVE: copy what no reader still needs, without waiting for or blocking the writer.
-    const checkpoint = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
-    timer = setInterval(() => {
-      try {
-        checkpoint.get();
-      } catch (error) {
-        end({ state: "failed", error: String(error) });
-      }
-    }, command.intervalMs);
+    open(command.path, command.walLimitBytes);
     scope.postMessage({ state: "running" });
   } catch (error) {
-    end({ state: "failed", error: String(error) });
+    close();
+    failing = true;
+    scope.postMessage({ state: "failed", error: errorText(error) });
   }
+  timer = setTimeout(tick, delay);
 };
 
-function end(report: CheckpointerReport): void {
-  clearInterval(timer);
+/** Runs `PRAGMA quick_check` on its own connection and writes the answer to `buffer`. */
+function check(path: string, buffer: SharedArrayBuffer): void {
+  const state = new Int32Array(buffer, 0, 2);
+  Atomics.store(state, 0, CHECK_STATE.checking);
+  Atomics.notify(state, 0);
+  const started = performance.now();
+  let problems: string[];
+  try {
+    const reader = new DatabaseSync(path, { readOnly: true });
+    try {
+      const rows = reader.prepare(`PRAGMA quick_check(${MAX_PROBLEMS})`).all() as {
+        quick_check: string;
+      }[];
+      problems = rows.map((row) => row.quick_check).filter((text) => text !== "ok");
+    } finally {
+      reader.close();
+    }
+  } catch (error) {
+    problems = [errorText(error)];
+  }
+  const bytes = new TextEncoder().encode(JSON.stringify(problems));
+  const room = CHECK_BUFFER_BYTES - 8;
+  // Cut short, the answer still decodes: it is then a list of one string, the start of it.
+  const answer = bytes.length <= room
+    ? bytes
+    : new TextEncoder().encode(JSON.stringify([problems.join("; ").slice(0, room / 4)]));
+  new Uint8Array(buffer, 8).set(answer);
+  Atomics.store(state, 1, answer.length);
+  Atomics.store(state, 0, CHECK_STATE.done);
+  Atomics.notify(state, 0);
+  scope.postMessage({ state: "checked", problems, ms: performance.now() - started });
+}
+
+function open(path: string, walLimitBytes: number): void {
+  db = new DatabaseSync(path);
+  // TRUNCATE waits for the writer's transaction to end; the server's are short.
+  db.exec("PRAGMA busy_timeout = 1000");
+  const { page_size: pageSize } = db.prepare("PRAGMA page_size").get() as { page_size: number };
+  walLimitPages = Math.max(1, Math.floor(walLimitBytes / pageSize));
+  // PASSIVE: copy what no reader still needs, without waiting for or blocking the writer.
+  passive = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+  truncate = db.prepare("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/**
+ * One round: a passive checkpoint, then, if the log has passed half its bound, a truncating
+ * one. Returns whether the log is filling fast (past an eighth of its bound).
+ */
+function checkpoint(path: string, walLimitBytes: number): boolean {
+  if (db === undefined) open(path, walLimitBytes);
+  const result = passive!.get() as { busy: number; log: number; checkpointed: number };
+  // A writer that never pauses keeps a passive checkpoint from ever catching up, so the log is
+  // never restarted and grows for good. TRUNCATE holds the writer off while it copies what is
+  // left (little: the passive one has just run) and empties the file.
+  if (result.log > walLimitPages / 2) truncate!.get();
+  return result.log > walLimitPages / 8;
+}
+
+function close(): void {
   if (db?.isOpen) db.close();
-  scope.postMessage(report);
+  db = passive = truncate = undefined;
+}
+
+function end(): void {
+  clearTimeout(timer);
+  close();
+  scope.postMessage({ state: "stopped" });
   scope.close();
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

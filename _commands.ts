@@ -8,12 +8,12 @@ export type Command =
   | { type: "msg"; to: string; text: string }
   | { type: "join"; room: string }
   | { type: "part"; room?: string }
-  | { type: "rooms" }
-  | { type: "who"; room?: string; everyone?: boolean }
+  | { type: "rooms"; after?: string }
+  | { type: "who"; room?: string; everyone?: boolean; after?: number }
   | { type: "topic"; topic?: string }
   | { type: "history"; count?: number }
   | { type: "nick"; name: string; password?: string }
-  | { type: "register"; password: string }
+  | { type: "register"; password: string; token?: string }
   | { type: "kick"; name: string; reason?: string }
   | { type: "ban"; target: string; seconds?: number; reason?: string }
   | { type: "unban"; target: string }
@@ -27,16 +27,19 @@ export type Command =
 export const HELP = `Commands (a room may be written with or without "#"):
 /join ROOM       enter a room and make it current: plain lines go there
 /part [ROOM]     leave a room (default: the current one)
-/rooms           list the rooms
-/who [ROOM|*]    who is in the current room, in ROOM, or (*) on the server
+/rooms [FROM]    list the rooms, a page at a time: FROM, as a page ends, for the next one
+/who [ROOM|*] [NEXT]
+                 who is in the current room, in ROOM, or (*) on the server, a page at a
+                 time: NEXT, as a page ends, for the next one
 /topic [TEXT]    show the current room's topic, or set it
 /msg NAME TEXT   a private message
 /history [N]     N earlier messages of the current room (also PageUp)
 /me ACTION       send an action: "* you ACTION"
 /nick NAME [PASSWORD]
                  change your name (a registered one needs its password)
-/register PASSWORD
-                 register your name: from then on it needs the password
+/register PASSWORD [TOKEN]
+                 register your name: from then on it needs the password (an operator
+                 name not registered yet also needs the token the server printed)
 Operators: /kick NAME [REASON], /ban NAME|IP [DURATION] [REASON] (DURATION like 30m, 2h,
 7d; for good without one), /unban NAME|IP, /stats; and only they set topics.
 /ping            measure the round trip to the server
@@ -68,11 +71,21 @@ export function parseCommand(line: string): Command {
       if (words.length > 1) return usage("/part [ROOM]");
       return words.length === 1 ? { type: "part", room: room(words[0]!) } : { type: "part" };
     case "rooms":
-      return { type: "rooms" };
-    case "who":
-      if (words.length > 1) return usage("/who [ROOM|*]");
-      if (words[0] === "*") return { type: "who", everyone: true };
-      return words.length === 1 ? { type: "who", room: room(words[0]!) } : { type: "who" };
+      if (words.length > 1) return usage("/rooms [FROM]");
+      return words.length === 1 ? { type: "rooms", after: room(words[0]!) } : { type: "rooms" };
+    case "who": {
+      const next = words[1] === undefined ? undefined : Number(words[1]);
+      if (words.length > 2 || next !== undefined && !(Number.isSafeInteger(next) && next >= 0)) {
+        return usage("/who [ROOM|*] [NEXT]");
+      }
+      const command: Command = words[0] === "*"
+        ? { type: "who", everyone: true }
+        : words.length > 0
+        ? { type: "who", room: room(words[0]!) }
+        : { type: "who" };
+      if (next !== undefined) command.after = next;
+      return command;
+    }
     case "topic":
       return rest === "" ? { type: "topic" } : { type: "topic", topic: rest };
     case "history": {
@@ -88,9 +101,10 @@ export function parseCommand(line: string): Command {
         ? { type: "nick", name: words[0]!, password: words[1]! }
         : usage("/nick NAME [PASSWORD]");
     case "register":
-      return words.length === 1
-        ? { type: "register", password: words[0]! }
-        : usage("/register PASSWORD (one word)");
+      if (words.length === 1) return { type: "register", password: words[0]! };
+      return words.length === 2
+        ? { type: "register", password: words[0]!, token: words[1]! }
+        : usage("/register PASSWORD [TOKEN] (the password in one word)");
     case "kick": {
       const [target, ...reason] = words;
       if (target === undefined) return usage("/kick NAME [REASON]");

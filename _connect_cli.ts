@@ -9,10 +9,10 @@ import {
   stringOption,
   UsageError,
 } from "./_args.ts";
-import { runPipe } from "./_pipe.ts";
+import { connectionFailure, runPipe } from "./_pipe.ts";
 import { promptSecret } from "./_std.ts";
 import { type BellMode, runTerminal } from "./_tui.ts";
-import { ChatClient, ChatError, type ConnectOptions } from "./client.ts";
+import { ChatClient, ChatError, type ConnectOptions, FrameTooLargeError } from "./client.ts";
 import { DEFAULT_PORT, DEFAULT_TLS_PORT } from "./protocol.ts";
 
 const HELP = `Usage: parley connect [HOST][:PORT] [options]
@@ -44,8 +44,8 @@ Options:
 
 In a terminal, you are asked for a password the server wants and you did not give.
 
-Exit codes: 0 quit, 1 cannot connect or join, or lost the server with --no-reconnect,
-2 usage error.
+Exit codes: 0 quit, 1 cannot connect or join, lost the server with --no-reconnect, or the
+server sent a frame over 16 MiB (a broken or hostile server), 2 usage error.
 `;
 
 const BELL_MODES: readonly BellMode[] = ["off", "mention", "all"];
@@ -154,6 +154,7 @@ export async function connectCommand(args: string[]): Promise<number> {
 /** Why joining failed, in a sentence; rethrows what is not a failure to join but a bug. */
 function joinFailure(error: unknown): string {
   if (error instanceof ChatError) return error.message;
+  if (error instanceof FrameTooLargeError) return connectionFailure(error);
   if (error instanceof Deno.errors.InvalidData) {
     return `the TLS handshake failed (${error.message}); if the server's certificate is ` +
       "signed by your own CA, pass it with --ca FILE";

@@ -100,10 +100,15 @@ export function formatFrame(frame: ServerFrame, options: FormatOptions): Formatt
       return notice(`${frame.name} left (${frame.reason.replaceAll("_", " ")})`, frame.room);
     case "renamed":
       return notice(`${frame.from} is now ${frame.to}`);
+    // A page of a list says how to ask for the next, as the terminal client's command.
     case "users":
       return notice(
-        `${frame.room ? `in #${frame.room}` : "on the server"} (${frame.users.length}): ` +
-          frame.users.join(", "),
+        `${frame.room ? `in #${frame.room}` : "on the server"} ` +
+          `(${frame.users.length}${frame.more ? " on this page" : ""}): ` +
+          frame.users.join(", ") +
+          (frame.more && frame.next !== undefined
+            ? `; more: /who ${frame.room ? `#${frame.room}` : "*"} ${frame.next}`
+            : ""),
       );
     case "rooms":
       return notice(
@@ -111,7 +116,8 @@ export function formatFrame(frame: ServerFrame, options: FormatOptions): Formatt
           ? "no rooms"
           : "rooms: " + frame.rooms.map((room) =>
             `#${room.name} (${room.users})${room.topic ? ` ${room.topic}` : ""}`
-          ).join(", "),
+          ).join(", ") +
+            (frame.more && frame.next !== undefined ? `; more: /rooms ${frame.next}` : ""),
       );
     case "topic":
       return notice(

@@ -9,11 +9,24 @@ export interface ByteStream {
   write(data: Uint8Array): Promise<number>;
 }
 
-/** Thrown by {@linkcode readLines} when a line grows past its limit. */
-export class FrameTooLargeError extends Error {
-  constructor(readonly limit: number) {
+/**
+ * Thrown by {@linkcode readLines} when a line grows past its limit: a peer sent more than it may.
+ * A `RangeError`, so that code which knows nothing of Parley can still tell it from a broken
+ * connection.
+ */
+export class FrameTooLargeError extends RangeError {
+  /** The limit that was passed, in bytes, not counting the line's terminator. */
+  readonly limit: number;
+
+  /**
+   * Makes the error for a line longer than `limit` bytes.
+   *
+   * @param limit The limit that was passed, in bytes.
+   */
+  constructor(limit: number) {
     super(`Frame is longer than ${limit} bytes`);
     this.name = "FrameTooLargeError";
+    this.limit = limit;
   }
 }
 
@@ -21,13 +34,16 @@ export class FrameTooLargeError extends Error {
 export const READ_BUFFER_BYTES = 4096;
 
 const NEWLINE = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
 
 /**
- * Yields each line read from `stream`, without its newline, until the stream ends. Blank lines
- * (empty or only spaces, tabs and carriage returns) are skipped. A yielded line may be a view into the read buffer: use it before asking for the
- * next. A line longer than `maxLineBytes` throws {@linkcode FrameTooLargeError} as soon as the
- * limit is passed, so no more than `maxLineBytes` plus one read are ever held. Bytes after the
- * last newline when the stream ends are not a line and are dropped.
+ * Yields each line read from `stream`, without its terminator (`\n` or `\r\n`), until the stream
+ * ends. Blank lines (empty or only spaces, tabs and carriage returns) are skipped. A yielded line
+ * may be a view into the read buffer: use it before asking for the next. A line longer than
+ * `maxLineBytes`, its terminator not counted, throws {@linkcode FrameTooLargeError} as soon as the
+ * limit is passed, so no more than `maxLineBytes` plus one byte (a `\r` whose `\n` is still to
+ * come) plus one read are ever held. Bytes after the last newline when the stream ends are not a
+ * line and are dropped.
  */
 export async function* readLines(
   stream: ByteStream,
@@ -43,10 +59,14 @@ export async function* readLines(
     let start = 0;
     let end = chunk.indexOf(NEWLINE);
     while (end !== -1) {
-      if (partialBytes + end - start > maxLineBytes) throw new FrameTooLargeError(maxLineBytes);
+      const total = partialBytes + end - start;
+      // A `\r` just before the newline belongs to the terminator, not to the line.
+      const before = end > start ? chunk[end - 1] : partial.at(-1)?.at(-1);
+      const length = before === CARRIAGE_RETURN ? total - 1 : total;
+      if (length > maxLineBytes) throw new FrameTooLargeError(maxLineBytes);
       const line = partialBytes === 0
-        ? chunk.subarray(start, end)
-        : concat([...partial, chunk.subarray(start, end)], partialBytes + end - start);
+        ? chunk.subarray(start, start + length)
+        : concat([...partial, chunk.subarray(start, end)], total).subarray(0, length);
       partial = [];
       partialBytes = 0;
       if (!isBlank(line)) yield line;
@@ -55,7 +75,13 @@ export async function* readLines(
     }
     if (start < count) {
       partialBytes += count - start;
-      if (partialBytes > maxLineBytes) throw new FrameTooLargeError(maxLineBytes);
+      // One byte over is the `\r` of a `\r\n` whose `\n` is in the next read.
+      if (
+        partialBytes > maxLineBytes + 1 ||
+        (partialBytes === maxLineBytes + 1 && chunk[count - 1] !== CARRIAGE_RETURN)
+      ) {
+        throw new FrameTooLargeError(maxLineBytes);
+      }
       partial.push(chunk.slice(start));
     }
   }

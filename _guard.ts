@@ -1,8 +1,24 @@
 // Who may come in and what they may do: the server password, registered names and their
 // passwords, bans, and operators. The chat asks; the guard answers, slowing down addresses
-// that keep guessing passwords wrong.
+// that keep guessing passwords wrong, and never hashing more passwords at once than the
+// server can spare.
 
-import { AuthThrottle, hashPassword, sameSecret, verifyPassword } from "./_auth.ts";
+import {
+  AuthThrottle,
+  type Gated,
+  HashGate,
+  hashPassword,
+  sameSecret,
+  verifyPassword,
+} from "./_auth.ts";
+import {
+  formatIpRange,
+  type IpRange,
+  parseIp,
+  parseIpRange,
+  rangeContains,
+  sameRange,
+} from "./_ip.ts";
 import type { Ban, Store } from "./_store.ts";
 import { type ErrorCode, foldName, nameProblem } from "./protocol.ts";
 
@@ -15,22 +31,37 @@ export interface Refusal {
 /** The shortest password a name may be registered with. */
 export const MIN_PASSWORD_LENGTH = 8;
 
+/** How many password hashes may run at once on the whole server: each takes a core. */
+export const MAX_CONCURRENT_HASHES = 2;
+
+/** How many more password hashes may wait for a turn; past that, `rate_limited` at once. */
+export const MAX_QUEUED_HASHES = 8;
+
 /** Who asks: its address, which registered name (by key) it has proved it owns, and when it
  * last had a password hashed to register a name. */
 export interface Asker {
   ip: string;
   proven: string | undefined;
   registeredAt: number;
+  /** False once its connection is ending: a hash still waiting for its turn is then skipped. */
+  readonly open?: boolean;
 }
 
 /** How often one connection may have a password hashed: each hash is deliberately slow. */
 const REGISTER_INTERVAL_MS = 10_000;
 
+/** The answer when the gate of password hashes is full. */
+const BUSY: Refusal = {
+  code: "rate_limited",
+  message: "The server is busy checking passwords; try again in a moment",
+};
+
 /** The guard's settings. */
 export interface GuardOptions {
   /** The password everyone must give in `hello`, if any. */
   serverPassword: string | undefined;
-  /** Operator names; only registered ones count. */
+  /** Operator names, as configured. One that is not registered can be registered only with
+   * the one-time token the guard makes for it ({@linkcode Guard.operatorTokens}). */
   operators: readonly string[];
 }
 
@@ -38,13 +69,34 @@ export interface GuardOptions {
 export class Guard {
   #store: Store;
   #serverPassword: string | undefined;
-  #operators: Set<string>;
+  /** Operator names as configured, by key. */
+  #operators = new Map<string, string>();
+  /** The one-time token of each operator name not registered yet, by key. */
+  #tokens = new Map<string, string>();
   #throttle = new AuthThrottle();
+  #gate = new HashGate(MAX_CONCURRENT_HASHES, MAX_QUEUED_HASHES);
+  /** Hashes in the gate, running or waiting, by address. */
+  #hashing = new Map<string, number>();
+  /** Every IP ban in the store, lapsed ones included, with its range: bans are few, and every
+   * new connection is checked against them here rather than in the store. */
+  #ipBans: { ban: Ban; range: IpRange }[] = [];
 
   constructor(store: Store, options: GuardOptions) {
     this.#store = store;
     this.#serverPassword = options.serverPassword;
-    this.#operators = new Set(options.operators.map(foldName));
+    for (const name of options.operators) {
+      const key = foldName(name);
+      if (this.#operators.has(key)) continue;
+      this.#operators.set(key, name);
+      if (store.account(key) === undefined) this.#tokens.set(key, newToken());
+    }
+    for (const ban of store.bans("ip")) {
+      try {
+        this.#ipBans.push({ ban, range: parseIpRange(ban.value) });
+      } catch {
+        // Stored by an older version as written, and no address: it covers nobody.
+      }
+    }
   }
 
   /** Whether operators are configured: then only they set topics. */
@@ -52,9 +104,10 @@ export class Guard {
     return this.#operators.size > 0;
   }
 
-  /** Operator names that are not registered, and so give no powers yet. */
-  unregisteredOperators(): string[] {
-    return [...this.#operators].filter((key) => this.#store.account(key) === undefined);
+  /** The one-time tokens that register the operator names not registered yet, by name as
+   * configured. A token is used up when its name is registered. */
+  operatorTokens(): Map<string, string> {
+    return new Map([...this.#tokens].map(([key, token]) => [this.#operators.get(key)!, token]));
   }
 
   /**
@@ -91,12 +144,24 @@ export class Guard {
     const key = foldName(name);
     const account = this.#store.account(key);
     if (account === undefined || asker.proven === key) return undefined;
-    if (password === undefined || !await verifyPassword(password, account)) {
+    if (password === undefined) {
       return await this.#wrong(asker, {
         code: "wrong_password",
-        message: password === undefined
-          ? `Name "${name}" is registered: give its password`
-          : `Wrong password for "${name}"`,
+        message: `Name "${name}" is registered: give its password`,
+      });
+    }
+    const checked = await this.#hash(asker, () => verifyPassword(password, account));
+    if (!checked.ran) return await this.#busy(asker);
+    if (checked.value === undefined) {
+      // A guess left before its answer counts as wrong: else guessers that hang up while they
+      // wait would keep a clean record, and with it the front of the queue.
+      this.#throttle.fail(asker.ip, performance.now());
+      return BUSY;
+    }
+    if (!checked.value) {
+      return await this.#wrong(asker, {
+        code: "wrong_password",
+        message: `Wrong password for "${name}"`,
       });
     }
     this.#throttle.succeed(asker.ip);
@@ -104,8 +169,16 @@ export class Guard {
     return undefined;
   }
 
-  /** Registers `name` to `asker` (or changes its password, if the asker has proved it). */
-  async register(asker: Asker, name: string, password: string): Promise<Refusal | undefined> {
+  /**
+   * Registers `name` to `asker` (or changes its password, if the asker has proved it). An
+   * operator name that is not registered yet also needs its one-time token, which it uses up.
+   */
+  async register(
+    asker: Asker,
+    name: string,
+    password: string,
+    token?: string,
+  ): Promise<Refusal | undefined> {
     if ([...password].length < MIN_PASSWORD_LENGTH) {
       return {
         code: "weak_password",
@@ -113,15 +186,44 @@ export class Guard {
       };
     }
     const key = foldName(name);
-    if (this.#store.account(key) !== undefined && asker.proven !== key) {
+    const registered = this.#store.account(key) !== undefined;
+    if (registered && asker.proven !== key) {
       return { code: "wrong_password", message: `Name "${name}" is registered already` };
+    }
+    const operator = !registered && this.#operators.has(key);
+    if (operator) {
+      const expected = this.#tokens.get(key);
+      if (token === undefined) {
+        return {
+          code: "not_operator",
+          message: `"${name}" is an operator's name: registering it needs the token the ` +
+            "server printed when it started (/register PASSWORD TOKEN)",
+        };
+      }
+      if (expected === undefined || !await sameSecret(token, expected)) {
+        return await this.#wrong(asker, {
+          code: "not_operator",
+          message: `Wrong token for the operator name "${name}"`,
+        });
+      }
     }
     const now = performance.now();
     if (now - asker.registeredAt < REGISTER_INTERVAL_MS) {
-      return { code: "rate_limited", message: "One registration every 10 seconds" };
+      return {
+        code: "rate_limited",
+        message: `One registration every ${REGISTER_INTERVAL_MS / 1000} seconds`,
+      };
     }
+    const hashed = await this.#hash(asker, () => hashPassword(password));
+    if (!hashed.ran) return await this.#busy(asker);
     asker.registeredAt = now;
-    this.#store.setAccount(key, name, await hashPassword(password));
+    const hash = hashed.value;
+    if (hash === undefined) return BUSY;
+    // The token is used up: should the same one have been used meanwhile, this one is late.
+    if (operator && !this.#tokens.delete(key)) {
+      return { code: "not_operator", message: `The operator name "${name}" is registered already` };
+    }
+    this.#store.setAccount(key, name, hash);
     asker.proven = key;
     return undefined;
   }
@@ -135,33 +237,109 @@ export class Guard {
   /** The ban that keeps `name` or the asker's address out, if any. */
   banOn(asker: Pick<Asker, "ip">, name?: string): Ban | undefined {
     const now = new Date();
-    return this.#store.activeBan("ip", asker.ip, now) ??
+    return this.#addressBan(asker.ip, now) ??
       (name === undefined ? undefined : this.#store.activeBan("name", foldName(name), now));
   }
 
+  /** Whether `ban` covers a user at address `ip` going by the name of key `key`. */
+  covers(ban: Ban, user: { ip: string; key?: string | undefined }): boolean {
+    if (ban.kind === "name") return user.key === ban.value;
+    try {
+      return rangeContains(parseIpRange(ban.value), parseIp(user.ip));
+    } catch {
+      return false;
+    }
+  }
+
   /**
-   * Bans a name or an address. Returns the ban, or a refusal if the target is neither.
+   * Bans a name, an address or a range of addresses. Returns the ban, or a refusal if the
+   * target is none of them. An address or range is kept in its canonical spelling
+   * (`0::1` as `::1`, `::ffff:10.0.0.1` as `10.0.0.1`), and replaces any ban on the same one.
    *
    * @param by The operator's name.
-   * @param target A user name, or an IP address.
+   * @param target A user name, an IP address, or a CIDR range (`10.0.0.0/8`, `2001:db8::/32`).
    * @param seconds How long; for good, if undefined.
    */
   ban(by: string, target: string, seconds: number | undefined, reason: string): Ban | Refusal {
-    const kind = banKind(target);
-    if (kind === undefined) {
-      return { code: "invalid_name", message: `"${target}" is neither a name nor an IP address` };
-    }
-    const ban: Ban = { kind, value: kind === "ip" ? target : foldName(target), by, reason };
+    const parsed = banTarget(target);
+    if ("code" in parsed) return parsed;
+    const value = parsed.kind === "ip" ? formatIpRange(parsed.range) : parsed.key;
+    const ban: Ban = { kind: parsed.kind, value, by, reason };
     if (seconds !== undefined) ban.until = new Date(Date.now() + seconds * 1000).toISOString();
+    if (parsed.kind === "ip") this.#liftAddress(parsed.range);
     this.#store.ban(ban);
+    if (parsed.kind === "ip") this.#ipBans.push({ ban, range: parsed.range });
     return ban;
   }
 
-  /** Lifts the ban on a name or address; returns whether there was one. */
+  /** Lifts the ban on a name, address or range (in any spelling); returns whether there was
+   * one. */
   unban(target: string): boolean {
-    const kind = banKind(target);
-    return kind !== undefined &&
-      this.#store.unban(kind, kind === "ip" ? target : foldName(target));
+    const parsed = banTarget(target);
+    // Not an address by today's rules: perhaps stored as written by an older version.
+    if ("code" in parsed) return this.#store.unban("ip", target);
+    if (parsed.kind === "name") return this.#store.unban("name", parsed.key);
+    return this.#liftAddress(parsed.range);
+  }
+
+  /** Lifts the bans on exactly `range`, under its canonical spelling and any other it was
+   * stored under; returns whether there were any. */
+  #liftAddress(range: IpRange): boolean {
+    let lifted = this.#store.unban("ip", formatIpRange(range));
+    this.#ipBans = this.#ipBans.filter(({ ban, range: banned }) => {
+      if (!sameRange(banned, range)) return true;
+      if (this.#store.unban("ip", ban.value)) lifted = true;
+      return false;
+    });
+    return lifted;
+  }
+
+  /** The ban in force on an address, if any. */
+  #addressBan(ip: string, now: Date): Ban | undefined {
+    if (this.#ipBans.length === 0) return undefined;
+    let address: IpRange;
+    try {
+      address = parseIp(ip);
+    } catch {
+      return undefined;
+    }
+    const time = now.toISOString();
+    return this.#ipBans.find(({ ban, range }) =>
+      (ban.until === undefined || ban.until > time) && rangeContains(range, address)
+    )?.ban;
+  }
+
+  /**
+   * Runs a password hash for `asker` through the gate; a value of undefined if the asker went
+   * away while waiting its turn. It goes ahead of others if its address has no wrong guess on
+   * record and no other hash in the gate: one turn ahead per address, so that many connections
+   * from one fresh address cannot fill the queue's front.
+   */
+  async #hash<T>(asker: Asker, work: () => Promise<T>): Promise<Gated<T | undefined>> {
+    const inGate = this.#hashing.get(asker.ip) ?? 0;
+    const ahead = inGate === 0 && this.#throttle.penalty(asker.ip, performance.now()) === 0;
+    this.#hashing.set(asker.ip, inGate + 1);
+    try {
+      return await this.#gate.run(
+        () => asker.open === false ? Promise.resolve(undefined) : work(),
+        ahead,
+      );
+    } finally {
+      const left = this.#hashing.get(asker.ip)! - 1;
+      if (left === 0) this.#hashing.delete(asker.ip);
+      else this.#hashing.set(asker.ip, left);
+    }
+  }
+
+  /**
+   * The refusal when the gate is full: at once, unless the address has been guessing wrong;
+   * then after its penalty (not counted as another wrong guess), so that guessers who retry
+   * the moment they are refused do not spin, and leave turns free for everyone else.
+   */
+  async #busy(asker: Asker): Promise<Refusal> {
+    const wait = this.#throttle.penalty(asker.ip, performance.now());
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    return BUSY;
   }
 
   async #wrong(asker: Asker, refusal: Refusal): Promise<Refusal> {
@@ -173,12 +351,31 @@ export class Guard {
   }
 }
 
-/** Whether a ban target is an address or a name; undefined if neither. */
-function banKind(target: string): Ban["kind"] | undefined {
-  if (
-    /^\d{1,3}(\.\d{1,3}){3}$/.test(target) || /^[0-9a-f:]+$/i.test(target) && target.includes(":")
-  ) {
-    return "ip";
+/**
+ * What a ban target is: an address or range if it looks like one (it has a `:` or a `/`, or is
+ * four dot-separated numbers), else a name; a refusal if it is not a valid one of those.
+ */
+function banTarget(
+  target: string,
+): { kind: "ip"; range: IpRange } | { kind: "name"; key: string } | Refusal {
+  if (/[:/]/.test(target) || /^\d+(\.\d+){3}$/.test(target)) {
+    try {
+      return { kind: "ip", range: parseIpRange(target) };
+    } catch (error) {
+      return { code: "invalid_name", message: (error as SyntaxError).message };
+    }
   }
-  return nameProblem(target) === undefined ? "name" : undefined;
+  if (nameProblem(target) === undefined) return { kind: "name", key: foldName(target) };
+  return {
+    code: "invalid_name",
+    message: `"${target}" is neither a name nor an IP address or range`,
+  };
+}
+
+/** 16 random bytes in hex: not guessable, and easy to copy. */
+function newToken(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(16)),
+    (byte) => byte.toString(16).padStart(2, "0"),
+  ).join("");
 }

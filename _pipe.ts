@@ -2,7 +2,7 @@
 
 import { EXIT_FAILURE, EXIT_OK } from "./_args.ts";
 import { TextLineStream } from "./_std.ts";
-import type { ChatClient } from "./client.ts";
+import { type ChatClient, FrameTooLargeError } from "./client.ts";
 import { foldName, type ServerFrame } from "./protocol.ts";
 import { formatFrame } from "./_format.ts";
 
@@ -18,7 +18,8 @@ export interface PipeOptions {
 
 /**
  * Sends each line of stdin as a message until stdin ends, then quits; meanwhile prints what
- * arrives. Returns 0 once stdin is sent and the server has said goodbye, or the server closed.
+ * arrives. Returns 0 once stdin is sent and the server has said goodbye, or the server closed;
+ * 1, with one line on stderr, if the connection broke (a frame over the client's limit, say).
  */
 export async function runPipe(client: ChatClient, options: PipeOptions): Promise<number> {
   const print = options.json ? printJson : printText;
@@ -37,23 +38,50 @@ export async function runPipe(client: ChatClient, options: PipeOptions): Promise
     .pipeThrough(limitLineLength(client.welcome.maxFrameBytes))
     .pipeThrough(new TextLineStream({ allowCR: true }))
     .getReader();
+  // Why the connection broke, if it did: said rather than whatever sending then ran into.
+  let lost: unknown;
   const printing = (async () => {
-    for await (const frame of client) print(frame);
+    try {
+      for await (const frame of client) print(frame);
+    } catch (error) {
+      lost = error;
+    }
     await lines.cancel();
   })();
-  let exitCode = EXIT_OK;
+  let failure: unknown;
   try {
     for (let next = await lines.read(); !next.done; next = await lines.read()) {
       if (next.value.trim() !== "") client.send(next.value, { room });
     }
   } catch (error) {
-    console.error(`parley: ${(error as Error).message}`);
-    exitCode = EXIT_FAILURE;
+    failure = error;
     await lines.cancel();
   }
   await client.quit();
   await printing;
-  return exitCode;
+  if (lost !== undefined) {
+    console.error(`parley: ${connectionFailure(lost)}`);
+    return EXIT_FAILURE;
+  }
+  if (failure !== undefined) {
+    console.error(`parley: ${(failure as Error).message}`);
+    return EXIT_FAILURE;
+  }
+  return EXIT_OK;
+}
+
+/**
+ * What to tell the user when the connection to the server broke with `error` (something other
+ * than an ordinary disconnect), as the rest of a line after "parley: ".
+ */
+export function connectionFailure(error: unknown): string {
+  if (error instanceof FrameTooLargeError) {
+    // A broken or hostile server: nothing it sends after this can be trusted to be framed.
+    const mib = error.limit / (1024 * 1024);
+    const limit = Number.isInteger(mib) ? `${mib} MiB` : `${error.limit} bytes`;
+    return `the server sent a frame over ${limit}; disconnecting`;
+  }
+  return `lost the server: ${(error as Error).message}`;
 }
 
 /** Joins `room` and leaves the default room; returns why not, if the server refused. */

@@ -2,6 +2,7 @@
 
 import { formatAddr, parsePort } from "./_address.ts";
 import {
+  EXIT_FAILURE,
   EXIT_OK,
   integerOption,
   parseCommandArgs,
@@ -20,7 +21,12 @@ import {
   nameProblem,
   roomProblem,
 } from "./protocol.ts";
-import { defaultDatabasePath } from "./_store.ts";
+import {
+  DEFAULT_MAX_DB_BYTES,
+  defaultDatabasePath,
+  MIN_MAX_DB_BYTES,
+  StoreOpenError,
+} from "./_store.ts";
 import { ChatServer, type ServerOptions } from "./server.ts";
 
 const HELP = `Usage: parley serve [options]
@@ -42,13 +48,24 @@ Options:
   --default-room ROOM    the room every connection starts in (default ${DEFAULT_ROOM})
   --rooms A,B,C          a fixed set of rooms; joining any other is refused
                          (default: joining a room creates it)
+  --max-rooms N          rooms at once; making one more is refused (default 10000)
+  --max-rooms-per-ip N   rooms at once made by one IP address (default 100)
   --retain-days N        forget messages older than N days (default: keep them)
   --retain-messages N    keep at most N messages per room (default: keep them all)
+  --max-db-bytes N       bound of the database's size: past it the oldest messages are
+                         pruned (default ${DEFAULT_MAX_DB_BYTES}, 1 GiB; 0 for no bound)
   --max-connections N    open connections at once (default 10000)
   --max-connections-per-ip N
                          open connections from one IP address (default 100)
   --rate N               frames a client may send per second, 0 for no limit (default 20)
   --burst N              frames a client may send at once before --rate applies (default 60)
+  --byte-rate N          bytes of text (messages, private messages, topics; each counted
+                         as its frame's length plus 256) a connection may send per second,
+                         0 for no limit (default 4096; 0 if --rate is 0)
+  --byte-burst N         such bytes a connection may send at once (default 131072)
+  --byte-rate-per-ip N   such bytes all connections from one IP address may send per
+                         second (default 16384; 0 if --rate is 0)
+  --byte-burst-per-ip N  such bytes one IP address may send at once (default 1048576)
   --ping-interval S      ping a client silent for S seconds, 0 never (default 30)
   --ping-timeout S       drop a pinged client that does not answer in S seconds (default 20)
   --hello-timeout S      close a connection that says no hello in S seconds (default 10)
@@ -59,7 +76,8 @@ Options:
   --password-file FILE   clients must give the password in FILE (first line); the
                          PARLEY_PASSWORD environment variable does the same
   --operators A,B        operators: registered names that may /kick, /ban, /unban,
-                         set topics (then only they may) and see /stats
+                         set topics (then only they may) and see /stats; a name not
+                         registered yet needs the one-time token printed at start
   --log-level LEVEL      ${LOG_LEVELS.join(", ")} (default info)
   -h, --help             show this help
 `;
@@ -79,10 +97,17 @@ export async function serveCommand(args: string[]): Promise<number> {
       "rooms",
       "retain-days",
       "retain-messages",
+      "max-db-bytes",
       "max-connections",
       "max-connections-per-ip",
       "rate",
       "burst",
+      "byte-rate",
+      "byte-burst",
+      "byte-rate-per-ip",
+      "byte-burst-per-ip",
+      "max-rooms",
+      "max-rooms-per-ip",
       "ping-interval",
       "ping-timeout",
       "hello-timeout",
@@ -121,6 +146,15 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (retainDays !== undefined) options.retainDays = retainDays;
   const retainMessages = integerOption("serve", parsed, "retain-messages", 1);
   if (retainMessages !== undefined) options.retainMessages = retainMessages;
+  const maxDbBytes = integerOption("serve", parsed, "max-db-bytes", 0);
+  if (maxDbBytes !== undefined) {
+    if (maxDbBytes !== 0 && maxDbBytes < MIN_MAX_DB_BYTES) {
+      throw new UsageError(
+        `serve: --max-db-bytes takes 0 (no bound) or at least ${MIN_MAX_DB_BYTES}, not ${maxDbBytes}`,
+      );
+    }
+    options.maxDbBytes = maxDbBytes;
+  }
   const defaultRoom = stringOption(parsed, "default-room");
   if (defaultRoom !== undefined) options.defaultRoom = roomOption("default-room", defaultRoom);
   const rooms = stringOption(parsed, "rooms");
@@ -135,6 +169,18 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (rate !== undefined) options.rate = rate;
   const burst = integerOption("serve", parsed, "burst", 1);
   if (burst !== undefined) options.burst = burst;
+  const byteRate = integerOption("serve", parsed, "byte-rate", 0);
+  if (byteRate !== undefined) options.byteRate = byteRate;
+  const byteBurst = integerOption("serve", parsed, "byte-burst", 1);
+  if (byteBurst !== undefined) options.byteBurst = byteBurst;
+  const byteRatePerIp = integerOption("serve", parsed, "byte-rate-per-ip", 0);
+  if (byteRatePerIp !== undefined) options.byteRatePerIp = byteRatePerIp;
+  const byteBurstPerIp = integerOption("serve", parsed, "byte-burst-per-ip", 1);
+  if (byteBurstPerIp !== undefined) options.byteBurstPerIp = byteBurstPerIp;
+  const maxRooms = integerOption("serve", parsed, "max-rooms", 1);
+  if (maxRooms !== undefined) options.maxRooms = maxRooms;
+  const maxRoomsPerIp = integerOption("serve", parsed, "max-rooms-per-ip", 1);
+  if (maxRoomsPerIp !== undefined) options.maxRoomsPerIp = maxRoomsPerIp;
   const pingInterval = secondsOption("serve", parsed, "ping-interval", true);
   if (pingInterval !== undefined) options.pingIntervalMs = pingInterval;
   const pingTimeout = secondsOption("serve", parsed, "ping-timeout", false);
@@ -167,12 +213,31 @@ export async function serveCommand(args: string[]): Promise<number> {
   options.db = stringOption(parsed, "db") ?? defaultDatabasePath();
   if (options.db !== ":memory:") await ensureParentDirectory(options.db);
 
-  const server = new ChatServer(options);
+  let server: ChatServer;
+  try {
+    server = new ChatServer(options);
+  } catch (error) {
+    // A database that cannot be used: one line that says which, why and what to do.
+    if (!(error instanceof StoreOpenError)) throw error;
+    console.error(`parley: ${error.message}`);
+    return EXIT_FAILURE;
+  }
+  // The server logs each operator token at warn; below that level, it is printed here, since
+  // without it nobody can register the name.
+  if (options.logLevel === "error" || options.logLevel === "silent") {
+    for (const [name, token] of server.operatorTokens) {
+      console.error(
+        `parley: operator name "${name}" is not registered: connect as ${name} and ` +
+          `/register PASSWORD ${token}`,
+      );
+    }
+  }
   const stopListening = onTerminationSignals(() => server.shutdown());
   const reload = () => {
     server.reloadTls().then(
       () => console.error("parley: TLS certificate reloaded"),
-      (error) => console.error(`parley: TLS certificate not reloaded, the old one stays: ${error}`),
+      // The message says what happened: the old certificate stays, or the port was lost.
+      (error) => console.error(`parley: ${(error as Error).message}`),
     );
   };
   if (options.tls !== undefined && Deno.build.os !== "windows") {

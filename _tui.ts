@@ -6,9 +6,11 @@ import { EXIT_FAILURE, EXIT_OK } from "./_args.ts";
 import { formatFrame, formatNotice, type FormatOptions } from "./_format.ts";
 import { type Key, KeyDecoder } from "./_keys.ts";
 import { LineEditor } from "./_line_editor.ts";
+import { isBlank } from "./_names.ts";
 import { unicodeWidth } from "./_std.ts";
 import { onTerminationSignals } from "./_signals.ts";
-import { type ChatClient, ChatError } from "./client.ts";
+import { type ChatClient, ChatError, FrameTooLargeError } from "./client.ts";
+import { connectionFailure } from "./_pipe.ts";
 import { foldName, type MessageFrame, type PrivateFrame, type ServerFrame } from "./protocol.ts";
 import { type Command, HELP, holdsSecret, parseCommand } from "./_commands.ts";
 
@@ -198,7 +200,7 @@ class TerminalChat {
 
   #submit(): void {
     const text = this.#editor.text;
-    if (text.trim() === "") return;
+    if (isBlank(text)) return;
     const client = this.#client;
     if (client === undefined) {
       this.#notice("Not connected: your line is kept until the connection is back.");
@@ -255,12 +257,14 @@ class TerminalChat {
         if (target !== undefined) client.part(target);
         return;
       }
+      // One page each: its last line says how to ask for the next.
       case "rooms":
-        return client.listRooms();
-      case "who":
-        if (command.everyone) return client.who();
-        if (command.room !== undefined) return client.who(command.room);
-        return room === undefined ? client.who() : client.who(room);
+        return client.listRooms(command.after === undefined ? {} : { after: command.after });
+      case "who": {
+        const page = command.after === undefined ? {} : { after: command.after };
+        if (command.everyone) return client.who(undefined, page);
+        return client.who(command.room ?? room, page);
+      }
       case "topic": {
         const target = here("see a topic");
         if (target === undefined) return;
@@ -283,7 +287,7 @@ class TerminalChat {
         return client.rename(command.name, command.password);
       case "register":
         this.#password = command.password;
-        return client.register(command.password);
+        return client.register(command.password, command.token);
       case "kick":
         return client.kick(command.name, command.reason);
       case "ban": {
@@ -338,6 +342,9 @@ class TerminalChat {
         if (shown) this.#show(shown);
       }
     } catch (error) {
+      // A frame over the limit comes from a broken or hostile server: reconnecting would only
+      // fetch more of the same.
+      if (error instanceof FrameTooLargeError) return this.#broken(error);
       farewell = (error as Error).message;
     }
     if (this.#quitting) return;
@@ -373,6 +380,7 @@ class TerminalChat {
           this.#notice(`Cannot rejoin: ${error.message}.`);
           return this.#quit(EXIT_FAILURE);
         }
+        if (error instanceof FrameTooLargeError) return this.#broken(error);
         // Refused, taken by our own stale session, or not up yet: try again later.
       }
     }
@@ -542,6 +550,15 @@ class TerminalChat {
     this.#client = undefined;
     const leaving = client ? client.quit() : Promise.resolve();
     leaving.finally(() => this.#done.resolve(code));
+  }
+
+  /** Ends the session for a server that sent a frame over the limit: exit 1, no reconnecting. */
+  #broken(error: FrameTooLargeError): void {
+    if (this.#quitting) return;
+    this.#client = undefined;
+    const text = connectionFailure(error);
+    this.#notice(`${text[0]!.toUpperCase()}${text.slice(1)}.`);
+    this.#quit(EXIT_FAILURE);
   }
 
   #fail(error: unknown): void {

@@ -16,11 +16,13 @@
  */
 
 import { closeQuietly, isDisconnect } from "./_disconnect.ts";
-import { Outbox, readLines } from "./_framing.ts";
+import { FrameTooLargeError, Outbox, readLines } from "./_framing.ts";
 import { Channel } from "./_channel.ts";
+import { isBlank } from "./_names.ts";
 import { TokenBucket } from "./_rate.ts";
 import {
   type BanFrame,
+  byteCost,
   type ClientFrame,
   decodeServerFrame,
   DEFAULT_PORT,
@@ -30,11 +32,13 @@ import {
   type HelloFrame,
   type HistoryRequestFrame,
   type JoinFrame,
+  type ListRoomsFrame,
   MAX_SERVER_FRAME_BYTES,
   PROTOCOL_VERSION,
   type SendFrame,
   type ServerFrame,
   type WelcomeFrame,
+  type WhoFrame,
 } from "./protocol.ts";
 
 /** How to reach a server and who to be there. */
@@ -84,6 +88,8 @@ export interface SendOptions {
   action?: boolean;
 }
 
+export { FrameTooLargeError };
+
 /** A refusal from the server, such as `name_taken` or `server_full`, as an exception. */
 export class ChatError extends Error {
   /** The server's error code. */
@@ -122,12 +128,15 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
   #open = true;
   #done: Promise<void>;
   #lastHeard = performance.now();
-  /** Frames waiting for the flood limit, in order, and their size. */
-  #paced: { bytes: Uint8Array; counted: boolean }[] = [];
+  /** Frames waiting for the flood limit, in order, and their size. `cost` is what a frame
+   * takes from the byte rate. */
+  #paced: { bytes: Uint8Array; counted: boolean; cost: number }[] = [];
   #pacedBytes = 0;
   #paceTimer: ReturnType<typeof setTimeout> | undefined;
   /** The server's flood limit, a little under it, as seen from here; none if it has none. */
   #bucket: TokenBucket | undefined;
+  /** The server's byte rate, likewise. */
+  #byteBucket: TokenBucket | undefined;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
@@ -145,6 +154,10 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
       // The server counted `hello`; a margin covers clock and rounding differences.
       this.#bucket = new TokenBucket(welcome.rate * 0.9, welcome.burst - 2, performance.now());
     }
+    if (welcome.byteRate && welcome.byteBurst) {
+      const { byteRate, byteBurst } = welcome;
+      this.#byteBucket = new TokenBucket(byteRate * 0.9, byteBurst, performance.now());
+    }
     if (keepAliveMs > 0) {
       this.#keepAlive = setInterval(() => this.#checkServer(keepAliveMs), keepAliveMs / 2);
     }
@@ -158,6 +171,8 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
    * @returns A client that has been welcomed.
    * @throws {ChatError} If the server refuses the name or is full.
    * @throws {Deno.errors.ConnectionRefused} If nothing listens there.
+   * @throws {FrameTooLargeError} If the server sends a line longer than
+   * {@linkcode MAX_SERVER_FRAME_BYTES}: a broken or hostile server.
    */
   static async connect(options: ConnectOptions): Promise<ChatClient> {
     options.signal?.throwIfAborted();
@@ -272,9 +287,16 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
     this.#write(encodeFrame({ type: "part", room }));
   }
 
-  /** Asks for the list of rooms; a `rooms` frame answers. */
-  listRooms(): void {
-    this.#write(encodeFrame({ type: "rooms" }));
+  /**
+   * Asks for the list of rooms, sorted by folded name; a `rooms` frame answers with a page of
+   * it. When that says `more`, ask again with its `next` as `after` for the following page.
+   *
+   * @param options Only rooms whose names sort after `after`: default from the first.
+   */
+  listRooms(options: { after?: string } = {}): void {
+    const frame: ListRoomsFrame = { type: "rooms" };
+    if (options.after !== undefined) frame.after = options.after;
+    this.#write(encodeFrame(frame));
   }
 
   /**
@@ -284,7 +306,8 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
    * @param topic The topic; empty clears it.
    */
   setTopic(room: string, topic: string): void {
-    this.#write(encodeFrame({ type: "topic", room, topic }));
+    const bytes = encodeFrame({ type: "topic", room, topic });
+    this.#write(bytes, true, byteCost("topic", bytes.length - 1));
   }
 
   /**
@@ -301,12 +324,17 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
   }
 
   /**
-   * Asks who is present; a `users` frame answers.
+   * Asks who is present, in the order they arrived; a `users` frame answers with a page of
+   * them. When that says `more`, ask again with its `next` as `after` for the following page.
    *
    * @param room The room to ask about; without it, the whole server.
+   * @param options Where to start: the `next` of the page before; default from the first.
    */
-  who(room?: string): void {
-    this.#write(encodeFrame(room === undefined ? { type: "who" } : { type: "who", room }));
+  who(room?: string, options: { after?: number } = {}): void {
+    const frame: WhoFrame = { type: "who" };
+    if (room !== undefined) frame.room = room;
+    if (options.after !== undefined) frame.after = options.after;
+    this.#write(encodeFrame(frame));
   }
 
   /**
@@ -326,12 +354,21 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
 
   /**
    * Registers the current name: from then on it needs `password` to be used. A `notice` frame
-   * confirms; an `error` frame refuses (`weak_password` under 8 characters).
+   * confirms; an `error` frame refuses (`weak_password` under 8 characters, `not_operator` for
+   * an operator name without its token).
    *
    * @param password The password.
+   * @param token The one-time token the server printed at start, to register an operator name
+   * that is not registered yet.
    */
-  register(password: string): void {
-    this.#write(encodeFrame({ type: "register", password }));
+  register(password: string, token?: string): void {
+    this.#write(
+      encodeFrame(
+        token === undefined
+          ? { type: "register", password }
+          : { type: "register", password, token },
+      ),
+    );
   }
 
   /**
@@ -411,8 +448,9 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
 
   /**
    * Yields each frame from the server, but the answers to {@linkcode ping}. Iteration ends when
-   * the connection closes, and throws if it broke for a reason other than a disconnect (such as
-   * a frame longer than {@linkcode MAX_SERVER_FRAME_BYTES}).
+   * the connection closes, and throws if it broke for a reason other than a disconnect: a
+   * {@linkcode FrameTooLargeError} (a `RangeError`) for a frame longer than
+   * {@linkcode MAX_SERVER_FRAME_BYTES}, after which the connection is closed.
    */
   [Symbol.asyncIterator](): AsyncIterator<ServerFrame> {
     return this.#frames[Symbol.asyncIterator]();
@@ -440,20 +478,21 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
         } bytes as a frame; the server takes at most ${this.welcome.maxFrameBytes}`,
       );
     }
-    this.#write(bytes);
+    this.#write(bytes, true, byteCost(frame.type, bytes.length - 1));
   }
 
   /**
-   * Sends `bytes`, paced to the server's flood limit so that it never refuses a frame for it:
-   * what cannot go yet waits its turn, in order. `quit`, which the server does not count,
-   * takes no token but still keeps its place.
+   * Sends `bytes`, paced to the server's flood limit and byte rate so that it never refuses a
+   * frame for them: what cannot go yet waits its turn, in order. `quit`, which the server does
+   * not count, takes no token but still keeps its place. `cost` is what the frame takes from
+   * the byte rate.
    */
-  #write(bytes: Uint8Array, counted = true): void {
+  #write(bytes: Uint8Array, counted = true, cost = 0): void {
     if (!this.#open) throw closedError();
     if (this.#pacedBytes + this.#outbox.queuedBytes + bytes.length > MAX_QUEUED_BYTES) {
       throw new RangeError(`More than ${MAX_QUEUED_BYTES} bytes are waiting to be sent`);
     }
-    this.#paced.push({ bytes, counted });
+    this.#paced.push({ bytes, counted, cost });
     this.#pacedBytes += bytes.length;
     this.#sendPaced();
   }
@@ -463,10 +502,16 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
     this.#paceTimer = undefined;
     while (this.#paced.length > 0) {
       const next = this.#paced[0]!;
-      if (next.counted && this.#bucket && !this.#bucket.take(performance.now())) {
-        this.#paceTimer = setTimeout(() => this.#sendPaced(), this.#bucket.wait);
+      const now = performance.now();
+      const frames = next.counted ? this.#bucket : undefined;
+      const bytes = next.cost > 0 ? this.#byteBucket : undefined;
+      if (frames?.has(now) === false || bytes?.has(now, next.cost) === false) {
+        const wait = Math.max(frames?.wait ?? 0, bytes?.waitFor(next.cost) ?? 0);
+        this.#paceTimer = setTimeout(() => this.#sendPaced(), wait);
         return;
       }
+      frames?.take(now);
+      bytes?.take(now, next.cost);
       this.#paced.shift();
       this.#pacedBytes -= next.bytes.length;
       this.#outbox.push(next.bytes, true);
@@ -516,7 +561,7 @@ export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
 }
 
 function checkText(text: string): void {
-  if (text.trim() === "") throw new TypeError("Cannot send an empty message");
+  if (isBlank(text)) throw new TypeError("Cannot send a message that shows nothing");
   if (!text.isWellFormed()) throw new TypeError("Cannot send text with a lone surrogate");
 }
 

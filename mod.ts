@@ -25,7 +25,13 @@
  */
 
 export { ChatServer, type LogLevel, type ServerOptions, type TlsFiles } from "./server.ts";
-export { ChatClient, ChatError, type ConnectOptions, type SendOptions } from "./client.ts";
+export {
+  ChatClient,
+  ChatError,
+  type ConnectOptions,
+  FrameTooLargeError,
+  type SendOptions,
+} from "./client.ts";
 export * from "./protocol.ts";
 export { VERSION } from "./_version.ts";
 import { main } from "./_cli.ts";

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { nameKey, namingProblem } from "./_names.ts";
+import { isBlank, nameKey, namingProblem } from "./_names.ts";
 
 /** The protocol version this module speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -51,6 +51,38 @@ export const DEFAULT_ROOM = "lobby";
 
 /** The most messages one `history` frame carries. */
 export const MAX_HISTORY_LIMIT = 200;
+
+/** The longest room topic, in characters (Unicode code points). */
+export const MAX_TOPIC_LENGTH = 500;
+
+/**
+ * What a frame that carries text to store or deliver (`send`, `msg`, `topic`) costs against a
+ * server's byte rate, beyond its own length in bytes: about what the server keeps besides the
+ * text (the sender, the time, the id and an index entry), so that many small messages cost
+ * what they take up.
+ */
+export const BYTE_COST_PER_FRAME = 256;
+
+/**
+ * What a client frame costs against a server's byte rate (`byteRate` in `welcome`): for
+ * `send`, `msg` and `topic`, its length in bytes without the newline plus
+ * {@linkcode BYTE_COST_PER_FRAME}; for any other frame, nothing.
+ *
+ * @param type The frame's type.
+ * @param bytes The frame's length in bytes, without its newline.
+ * @returns The cost in bytes.
+ *
+ * @example
+ * ```ts
+ * import { byteCost } from "./protocol.ts";
+ *
+ * console.log(byteCost("send", 30)); // 286
+ * console.log(byteCost("join", 30)); // 0
+ * ```
+ */
+export function byteCost(type: ClientFrame["type"], bytes: number): number {
+  return type === "send" || type === "msg" || type === "topic" ? bytes + BYTE_COST_PER_FRAME : 0;
+}
 
 /** A JSON scalar: what a `ping` may carry as its `id`. */
 export type Scalar = string | number | boolean | null;
@@ -113,18 +145,24 @@ export interface PartFrame {
   room: string;
 }
 
-/** Asks for the list of rooms, answered by `rooms`. */
+/** Asks for a page of the list of rooms, by name, answered by `rooms`. */
 export interface ListRoomsFrame {
   /** Always `"rooms"`. */
   type: "rooms";
+  /** Only rooms whose names sort after this one: the `next` of the page before. Default: from
+   * the first. */
+  after?: string;
 }
 
-/** Asks who is present, in one room or on the server; answered by `users`. */
+/** Asks for a page of who is present, in one room or on the server; answered by `users`. */
 export interface WhoFrame {
   /** Always `"who"`. */
   type: "who";
   /** The room; without it, everyone on the server. */
   room?: string;
+  /** Only those who arrived after the last of the page before: its `next`. Default: from the
+   * first. */
+  after?: number;
 }
 
 /** Sets a room's topic; everyone in the room gets `topic`. */
@@ -165,6 +203,9 @@ export interface RegisterFrame {
   type: "register";
   /** At least 8 characters. */
   password: string;
+  /** The one-time token the server printed at start, needed to register an operator name
+   * that is not registered yet. */
+  token?: string;
 }
 
 /** Operators only: disconnects a user. */
@@ -258,6 +299,11 @@ export interface WelcomeFrame {
   rate: number;
   /** Frames a client may send at once before `rate` applies. */
   burst: number;
+  /** Bytes of text a client may send per second on average (0: no limit), counted by
+   * {@linkcode byteCost}. Absent from servers without a byte rate. */
+  byteRate?: number;
+  /** Bytes of text a client may send at once before `byteRate` applies. */
+  byteBurst?: number;
   /** The server's software and version, as `parley/<version>`. */
   server: string;
   /** The protocol version the server speaks. */
@@ -368,7 +414,7 @@ export interface RenamedFrame {
   ts: string;
 }
 
-/** Answers `who`. */
+/** Answers `who`: a page of the names present. */
 export interface UsersFrame {
   /** Always `"users"`. */
   type: "users";
@@ -376,6 +422,10 @@ export interface UsersFrame {
   room?: string;
   /** The names present, in the order they arrived. */
   users: string[];
+  /** Present and true when more names follow: ask again with `after` set to `next`. */
+  more?: boolean;
+  /** Where the next page starts: the `after` to ask with. Present with `more`. */
+  next?: number;
 }
 
 /** A room as listed by `rooms`. */
@@ -388,12 +438,17 @@ export interface RoomInfo {
   topic?: string;
 }
 
-/** Answers `rooms`: the rooms with someone in them, and the server's fixed rooms. */
+/** Answers `rooms`: a page of the rooms with someone in them, and the server's fixed rooms. */
 export interface RoomsFrame {
   /** Always `"rooms"`. */
   type: "rooms";
   /** The rooms, by name. */
   rooms: RoomInfo[];
+  /** Present and true when more rooms follow: ask again with `after` set to `next`. */
+  more?: boolean;
+  /** Where the next page starts: the `after` to ask with (the last room's name). Present with
+   * `more`. */
+  next?: string;
 }
 
 /** A room's topic changed. */
@@ -463,6 +518,7 @@ export const ERROR_CODES = [
   "too_many_rooms",
   "no_such_user",
   "store_failed",
+  "internal_error",
   "rate_limited",
   "auth_failed",
   "wrong_password",
@@ -580,9 +636,11 @@ export function decodeServerFrame(line: Uint8Array): DecodeResult<ServerFrame> {
 /**
  * Says what is wrong with a name, or nothing if it is valid: 1 to {@linkcode MAX_NAME_LENGTH}
  * characters, each a Unicode letter, combining mark, decimal digit, `_`, `-` or `.`, starting
- * with one that is not a mark; the letters all of one script, or of one of the mixtures
- * Japanese, Korean and Chinese are written in (with Latin), so that a name cannot pass for
- * another by swapping in a lookalike letter from another script.
+ * with one that is not a mark; no invisible character (Unicode's Default_Ignorable_Code_Point:
+ * zero-width characters, variation selectors, the Hangul fillers and the like); at most 4
+ * nonspacing marks stacked on one letter, none of them twice; the letters all of one script, or
+ * of one of the mixtures Japanese, Korean and Chinese are written in (with Latin), so that a
+ * name cannot pass for another by swapping in a lookalike letter from another script.
  *
  * @param name The name to check.
  * @returns Why the name is invalid, or `undefined`.
@@ -619,29 +677,45 @@ export function roomProblem(room: string): string | undefined {
 
 /**
  * The form in which names (of users and of rooms) are compared: two names that fold alike are
- * the same name. Names that differ only in case, in compatibility forms (fullwidth letters) or
- * in characters that look alike (Cyrillic `а` and Latin `a`, `I` and `l`, `rn` and `m`) fold
- * alike.
+ * the same name. The fold is a skeleton after Unicode's UTS #39, made case-insensitive: NFKC,
+ * invisible characters removed, and every character replaced by what it looks like, by Unicode's
+ * whole confusables table (cross-script), lower-cased. Names that differ in case, in
+ * compatibility forms (fullwidth letters), in invisible characters or in characters that look
+ * alike fold alike: Latin `HANK` and Greek `ΗΑΝΚ`; `alice`, Cyrillic-lettered `аlice`, Lisu
+ * `ꓮꓡꓲꓚꓰ` and Cherokee `ᎪᏞᎥᏟᎬ`; `I`, `l` and `1`; `0` and `o`; `rn` and `m`. A capital folds to
+ * what it looks like and so does its small letter, so where the two look like different letters
+ * (Greek `Η` like H, `η` like n) they fold apart.
  *
- * @param name A valid name.
- * @returns Its NFKC-normalized, lower-cased form with lookalike characters replaced.
+ * @param name A name, valid or not.
+ * @returns Its skeleton: a string to compare, not to show.
  *
  * @example
  * ```ts
  * import { foldName } from "./protocol.ts";
  *
  * console.log(foldName("Alice") === foldName("ALICE")); // true
+ * console.log(foldName("HANK") === foldName("\u0397\u0391\u039d\u039a")); // true: Greek ΗΑΝΚ
  * ```
  */
 export function foldName(name: string): string {
   let key = foldedNames.get(name);
   if (key === undefined) {
-    if (foldedNames.size >= MAX_FOLDED_NAMES) foldedNames.clear();
     key = nameKey(name);
-    foldedNames.set(name, key);
+    // Only what could be a name is kept: a frame may name a room or a user with 64 KiB of text.
+    if (name.length <= 2 * MAX_ROOM_LENGTH) {
+      if (foldedNames.size >= MAX_FOLDED_NAMES) foldedNames.clear();
+      foldedNames.set(name, key);
+    }
   }
   return key;
 }
+
+/**
+ * Which folding {@linkcode foldName} does. Bump whenever foldName's output changes for any
+ * input; the store re-keys stored names when it differs. Version 1 was the folding of Parley
+ * 0.1.0 (NFKC, lower case and a short table of lookalikes); version 2 is the UTS #39 skeleton.
+ */
+export const FOLD_VERSION = 2;
 
 /** Names folded lately: the server folds the room's name of every message it is sent. Emptied
  * when full, so that a stream of new names costs no more than folding each. */
@@ -659,6 +733,7 @@ type Kind =
   | "string"
   | "string?"
   | "text"
+  | "topic"
   | "number"
   | "count?"
   | "boolean"
@@ -686,12 +761,12 @@ const clientSchemas: Schemas<ClientFrame> = {
   msg: { to: "string", text: "text" },
   join: { room: "string", history: "count?" },
   part: { room: "string" },
-  rooms: {},
-  who: { room: "string?" },
-  topic: { room: "string", topic: "string" },
+  rooms: { after: "string?" },
+  who: { room: "string?", after: "count?" },
+  topic: { room: "string", topic: "topic" },
   history: { room: "string", before: "count?", limit: "count?" },
   nick: { name: "string", password: "string?" },
-  register: { password: "string" },
+  register: { password: "string", token: "string?" },
   kick: { name: "string", reason: "string?" },
   ban: { target: "string", duration: "count?", reason: "string?" },
   unban: { target: "string" },
@@ -709,6 +784,8 @@ const serverSchemas: Schemas<ServerFrame> = {
     maxFrameBytes: "number",
     rate: "number",
     burst: "number",
+    byteRate: "count?",
+    byteBurst: "count?",
     server: "string",
     protocol: "number",
     operator: "boolean?",
@@ -727,8 +804,8 @@ const serverSchemas: Schemas<ServerFrame> = {
   joined: { room: "string", name: "string", ts: "string" },
   left: { room: "string", name: "string", reason: "string", ts: "string" },
   renamed: { from: "string", to: "string", ts: "string" },
-  users: { room: "string?", users: "strings" },
-  rooms: { rooms: "rooms" },
+  users: { room: "string?", users: "strings", more: "boolean?", next: "count?" },
+  rooms: { rooms: "rooms", more: "boolean?", next: "string?" },
   topic: { room: "string", topic: "string", by: "string", ts: "string" },
   notice: { text: "string" },
   stats: {
@@ -838,9 +915,18 @@ function check(value: unknown, kind: Kind, field: string): unknown {
       }
       return items;
     }
+    case "topic":
+      // An empty topic clears the room's topic; any other must be text.
+      return value === "" ? value : check(value, "text", field);
     case "text":
       if (typeof value !== "string") return invalid(`${field} must be a string`);
-      if (value.trim() === "") return new FieldError("invalid_text", `${field} is empty`);
+      if (value === "") return new FieldError("invalid_text", `${field} is empty`);
+      if (isBlank(value)) {
+        return new FieldError(
+          "invalid_text",
+          `${field} is blank: it holds only spaces and invisible characters`,
+        );
+      }
       if (!value.isWellFormed()) {
         return new FieldError("invalid_text", `${field} holds a lone surrogate`);
       }

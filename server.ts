@@ -14,11 +14,12 @@
  */
 
 import { formatAddr } from "./_address.ts";
+import { peerIp } from "./_ip.ts";
 import { Chat, Member } from "./_chat.ts";
 import { closeQuietly, isDisconnect } from "./_disconnect.ts";
 import { drain, FrameTooLargeError, Outbox, readLines } from "./_framing.ts";
 import { type Logger, type LogLevel, makeLogger } from "./_log.ts";
-import { SqliteStore, type Store } from "./_store.ts";
+import { type RetentionPolicy, SqliteStore, type Store } from "./_store.ts";
 import { Guard } from "./_guard.ts";
 import { Listeners, type ServerConn, type TlsFiles } from "./_listeners.ts";
 import { TokenBucket } from "./_rate.ts";
@@ -87,10 +88,29 @@ export interface ServerOptions {
   /** When given, the only rooms there are (the default room is added); joining another is
    * `no_such_room`. Otherwise joining a room that does not exist creates it. */
   rooms?: string[];
-  /** Drop stored messages older than this many days. */
+  /**
+   * How many rooms may exist at once; joining a new one past it gets `too_many_rooms`.
+   * @default {10000}
+   */
+  maxRooms?: number;
+  /**
+   * How many of the rooms that exist one IP address may have made (by joining them first); a
+   * room no longer counts once it is empty and gone. Past it, `too_many_rooms`.
+   * @default {100}
+   */
+  maxRoomsPerIp?: number;
+  /** Drop stored messages older than this many days (checked at start and every 10 minutes). */
   retainDays?: number;
-  /** Keep at most this many stored messages per room. */
+  /** Keep at most this many stored messages per room, enforced as each message is stored. */
   retainMessages?: number;
+  /**
+   * The bound of the database's size in bytes: once its pages in use pass it, the oldest
+   * messages of all rooms are pruned as new ones arrive, so the file stays about this big (the
+   * write-ahead log beside it is held to a sixteenth of it, at most 64 MiB). 0 for no bound;
+   * otherwise at least 1 MiB.
+   * @default {1073741824}
+   */
+  maxDbBytes?: number;
   /**
    * How many connections may be open at once; one more gets `too_many_connections`.
    * @default {10000}
@@ -112,6 +132,32 @@ export interface ServerOptions {
    * @default {60}
    */
   burst?: number;
+  /**
+   * Bytes a connection may send per second, on average, in frames that carry text to store or
+   * deliver (`send`, `msg`, `topic` the chat accepts, each counted as its length plus 256); 0
+   * for no limit. Past it, such frames are refused with `rate_limited`. When `rate` is 0, so is
+   * the default.
+   * @default {4096}
+   */
+  byteRate?: number;
+  /**
+   * Such bytes a connection may send at once before `byteRate` applies.
+   * @default {131072}
+   */
+  byteBurst?: number;
+  /**
+   * Such bytes all connections from one IP address may send per second together, on average; 0
+   * for no limit. A connection that has sent little lately may overdraw it by a second's worth.
+   * When `rate` is 0, so is the default.
+   * @default {16384}
+   */
+  byteRatePerIp?: number;
+  /**
+   * Such bytes all connections from one IP address may send at once before `byteRatePerIp`
+   * applies.
+   * @default {1048576}
+   */
+  byteBurstPerIp?: number;
   /**
    * A client silent this long (ms) is sent a `ping`; 0 never pings.
    * @default {30000}
@@ -137,7 +183,11 @@ export interface ServerOptions {
   tls?: TlsFiles & { port?: number };
   /** The password every client must give in `hello`; none if absent. */
   password?: string;
-  /** Operator names: registered names whose users may kick, ban, set topics and see stats. */
+  /**
+   * Operator names: registered names whose users may kick, ban, set topics and see stats. One
+   * that is not registered yet can be registered only with the one-time token the server makes
+   * for it at start: logged at `warn`, and in {@linkcode ChatServer.operatorTokens}.
+   */
   operators?: string[];
   /**
    * Which log lines go to stderr.
@@ -163,6 +213,8 @@ class Session {
   /** Frames refused in a row for flooding. */
   strikes = 0;
   readonly bucket: TokenBucket | undefined;
+  /** The bytes of text it may send; none without a byte rate. */
+  byteBucket: TokenBucket | undefined;
   lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** Settles once the last frames are written and the write side is shut, or given up on. */
   goodbye: Promise<void> | undefined;
@@ -211,6 +263,13 @@ export class ChatServer implements AsyncDisposable {
   #maxConnectionsPerIp: number;
   #rate: number;
   #burst: number;
+  #byteRate: number;
+  #byteBurst: number;
+  #byteRatePerIp: number;
+  #byteBurstPerIp: number;
+  /** The bytes of text each address may send, kept until full again even with no connection
+   * open, so that reconnecting gains nothing. */
+  #byteBucketsPerIp = new Map<string, TokenBucket>();
   #pingIntervalMs: number;
   #pingTimeoutMs: number;
   #helloTimeoutMs: number;
@@ -228,6 +287,9 @@ export class ChatServer implements AsyncDisposable {
    * @throws {RangeError} If an option is out of range.
    * @throws {TypeError} If a room name breaks the naming rules.
    * @throws {Deno.errors.AddrInUse} If the address is taken.
+   * @throws {Error} If the database cannot be used (another server holds it, it is damaged or
+   * not a database, or newer than this Parley): a `StoreOpenError` whose message is one line
+   * naming the file, the cause and what to do.
    */
   constructor(options: ServerOptions = {}) {
     const maxUsers = options.maxUsers ?? Infinity;
@@ -238,6 +300,12 @@ export class ChatServer implements AsyncDisposable {
     this.#maxConnectionsPerIp = options.maxConnectionsPerIp ?? 100;
     this.#rate = options.rate ?? 20;
     this.#burst = options.burst ?? 60;
+    this.#byteRate = options.byteRate ?? (this.#rate === 0 ? 0 : 4096);
+    this.#byteBurst = options.byteBurst ?? 128 * 1024;
+    this.#byteRatePerIp = options.byteRatePerIp ?? (this.#rate === 0 ? 0 : 16 * 1024);
+    this.#byteBurstPerIp = options.byteBurstPerIp ?? 1024 * 1024;
+    const maxRooms = options.maxRooms ?? 10_000;
+    const maxRoomsPerIp = options.maxRoomsPerIp ?? 100;
     this.#pingIntervalMs = options.pingIntervalMs ?? 30_000;
     this.#pingTimeoutMs = options.pingTimeoutMs ?? 20_000;
     this.#helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
@@ -248,11 +316,17 @@ export class ChatServer implements AsyncDisposable {
     requirePositive("maxConnectionsPerIp", this.#maxConnectionsPerIp);
     requirePositive("pingTimeoutMs", this.#pingTimeoutMs);
     requirePositive("helloTimeoutMs", this.#helloTimeoutMs);
+    requirePositive("byteBurst", this.#byteBurst);
+    requirePositive("byteBurstPerIp", this.#byteBurstPerIp);
+    requirePositive("maxRooms", maxRooms);
+    requirePositive("maxRoomsPerIp", maxRoomsPerIp);
     for (
       const [name, value] of [
         ["history", history],
         ["rate", this.#rate],
         ["burst", this.#burst],
+        ["byteRate", this.#byteRate],
+        ["byteRatePerIp", this.#byteRatePerIp],
         ["pingIntervalMs", this.#pingIntervalMs],
       ] as const
     ) {
@@ -280,8 +354,15 @@ export class ChatServer implements AsyncDisposable {
       (conn) => this.#accept(conn),
       this.#log,
     );
+    const retention: RetentionPolicy = {};
+    if (options.retainDays !== undefined) retention.days = options.retainDays;
+    if (options.retainMessages !== undefined) retention.messagesPerRoom = options.retainMessages;
     try {
-      this.#store = new SqliteStore(options.db ?? ":memory:", this.#log);
+      this.#store = new SqliteStore(options.db ?? ":memory:", {
+        log: this.#log,
+        retention,
+        ...(options.maxDbBytes !== undefined ? { maxBytes: options.maxDbBytes } : {}),
+      });
     } catch (error) {
       this.#listeners.close();
       throw error;
@@ -290,12 +371,13 @@ export class ChatServer implements AsyncDisposable {
       serverPassword: options.password,
       operators: options.operators ?? [],
     });
-    for (const name of this.#guard.unregisteredOperators()) {
-      this.#log("warn", `operator "${name}" has no powers until that name is registered`);
+    for (const [name, token] of this.#guard.operatorTokens()) {
+      this.#log(
+        "warn",
+        `operator name "${name}" is not registered: connect as ${name} and ` +
+          `/register PASSWORD ${token}`,
+      );
     }
-    const retention: { days?: number; messagesPerRoom?: number } = {};
-    if (options.retainDays !== undefined) retention.days = options.retainDays;
-    if (options.retainMessages !== undefined) retention.messagesPerRoom = options.retainMessages;
     this.#chat = new Chat({
       store: this.#store,
       guard: this.#guard,
@@ -306,6 +388,10 @@ export class ChatServer implements AsyncDisposable {
       maxQueueBytes: this.#maxQueueBytes,
       rate: this.#rate,
       burst: this.#burst,
+      byteRate: this.#byteRate,
+      byteBurst: this.#byteBurst,
+      maxRooms,
+      maxRoomsPerIp,
       history,
       defaultRoom,
       fixedRooms: options.rooms,
@@ -325,9 +411,15 @@ export class ChatServer implements AsyncDisposable {
 
   /**
    * Reads the TLS certificate and key files again and uses them for new connections, without
-   * dropping anyone (for a renewed certificate). Does nothing without TLS.
+   * dropping anyone (for a renewed certificate). Does nothing without TLS. Where the runtime
+   * allows SO_REUSEPORT (Linux, with `--unstable-net`), the new listener opens before the old one
+   * closes, so the port is never free; see docs/SECURITY.md for what happens without it. Warns
+   * (log level `warn`) about a certificate that has expired or expires within 14 days.
    *
-   * @throws {Error} If the new files cannot be read or used; the old ones stay in use.
+   * @throws {Error} If the new files cannot be read or used: the old ones stay in use, as the
+   * message says. Without SO_REUSEPORT, also if another process took the port while it was
+   * listened on again: TLS is down then, the message says so, and the port is tried again every
+   * second.
    */
   async reloadTls(): Promise<void> {
     await this.#listeners.reloadTls();
@@ -337,6 +429,15 @@ export class ChatServer implements AsyncDisposable {
   /** How many users have joined. */
   get userCount(): number {
     return this.#chat.userCount;
+  }
+
+  /**
+   * The one-time tokens that register the operator names not registered yet (`register` with
+   * `token`), by name as given in {@linkcode ServerOptions.operators}. A name leaves once it is
+   * registered.
+   */
+  get operatorTokens(): ReadonlyMap<string, string> {
+    return this.#guard.operatorTokens();
   }
 
   /** How many connections are open, joined or not. */
@@ -376,7 +477,9 @@ export class ChatServer implements AsyncDisposable {
   #accept(conn: ServerConn): void {
     if (this.#shuttingDown) return closeQuietly(conn);
     if ("setNoDelay" in conn) conn.setNoDelay(true);
-    const ip = conn.remoteAddr.hostname;
+    // One spelling per address, so that caps and bans see an IPv4 client of a dual-stack
+    // listener (`::ffff:a.b.c.d`) as the IPv4 address it is.
+    const ip = peerIp(conn.remoteAddr.hostname);
     const session = new Session(
       conn,
       ip,
@@ -384,6 +487,11 @@ export class ChatServer implements AsyncDisposable {
       this.#rate > 0 ? new TokenBucket(this.#rate, this.#burst, performance.now()) : undefined,
       (session, reason, message) => this.#end(session, reason, message),
     );
+    if (this.#byteRate > 0) {
+      session.byteBucket = new TokenBucket(this.#byteRate, this.#byteBurst, performance.now());
+    }
+    // The chat charges the text it stores or passes on; what it refuses costs nothing.
+    session.member.charge = (cost) => this.#takeBytes(session, cost, performance.now());
     this.#sessions.add(session);
     const fromIp = (this.#perIp.get(ip) ?? 0) + 1;
     this.#perIp.set(ip, fromIp);
@@ -403,7 +511,13 @@ export class ChatServer implements AsyncDisposable {
         `Your address has its maximum of ${this.#maxConnectionsPerIp} connections open`,
       );
     } else {
-      const ban = this.#guard.banOn({ ip });
+      let ban;
+      try {
+        ban = this.#guard.banOn({ ip });
+      } catch {
+        // The store could not say (and has logged why); `hello` asks again, and is refused
+        // with `store_failed` if it still cannot.
+      }
       if (ban !== undefined) {
         this.#end(
           session,
@@ -473,7 +587,41 @@ export class ChatServer implements AsyncDisposable {
         frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id },
       );
     }
-    return this.#chat.receive(session.member, frame);
+    return this.#chat.receive(session.member, frame, line.length);
+  }
+
+  /**
+   * Takes `cost` bytes from the session's byte rate and its address's; if either has too few,
+   * takes none and says why. A connection that has sent little lately (its own bucket still half
+   * full after this) may overdraw its address's bucket by up to a second of its rate, so that a
+   * quiet user is not refused for what others at its address sent just before: the address's
+   * bytes are still bounded, by one second's more.
+   */
+  #takeBytes(session: Session, cost: number, now: number): string | undefined {
+    if (cost === 0) return undefined;
+    const own = session.byteBucket;
+    let shared: TokenBucket | undefined;
+    if (this.#byteRatePerIp > 0) {
+      shared = this.#byteBucketsPerIp.get(session.ip);
+      if (shared === undefined) {
+        shared = new TokenBucket(this.#byteRatePerIp, this.#byteBurstPerIp, now);
+        this.#byteBucketsPerIp.set(session.ip, shared);
+      }
+    }
+    if (own !== undefined && !own.has(now, cost)) {
+      return `Slow down: at most ${this.#byteRate} bytes a second of text from one connection; ` +
+        "this one was dropped";
+    }
+    if (shared !== undefined && !shared.has(now, cost)) {
+      const quiet = own !== undefined && own.level(now) - cost >= this.#byteBurst / 2;
+      if (!quiet || shared.level(now) - cost < -this.#byteRatePerIp) {
+        return `Slow down: at most ${this.#byteRatePerIp} bytes a second of text from your ` +
+          "address; this one was dropped";
+      }
+    }
+    own?.spend(cost);
+    shared?.spend(cost);
+    return undefined;
   }
 
   #send(session: Session, frame: ServerFrame): void {
@@ -500,6 +648,10 @@ export class ChatServer implements AsyncDisposable {
         session.pingSentAt = now;
         this.#send(session, { type: "ping", id: Math.floor(now) });
       }
+    }
+    // A full bucket is no different from a new one.
+    for (const [ip, bucket] of this.#byteBucketsPerIp) {
+      if (!this.#perIp.has(ip) && bucket.full(now)) this.#byteBucketsPerIp.delete(ip);
     }
   }
 

@@ -23,8 +23,24 @@ async function openssl(dir: string, args: string[]): Promise<void> {
   }
 }
 
-/** Makes a CA and a server certificate in `dir`, with file names starting with `prefix`. */
-export async function makeCertificates(dir: string, prefix: string): Promise<TestCertificates> {
+/** How long the server certificate of {@linkcode makeCertificates} is valid. */
+export interface Validity {
+  /** From now, for this many days. Default 2. */
+  days?: number;
+  /** From `from` to `to` instead, which may both be in the past or in the future. */
+  from?: Date;
+  to?: Date;
+}
+
+/**
+ * Makes a CA and a server certificate in `dir`, with file names starting with `prefix`, the
+ * server certificate valid for as long as `validity` says.
+ */
+export async function makeCertificates(
+  dir: string,
+  prefix: string,
+  validity: Validity = {},
+): Promise<TestCertificates> {
   const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
   await openssl(dir, [
     "req",
@@ -53,11 +69,28 @@ export async function makeCertificates(dir: string, prefix: string): Promise<Tes
     "-subj",
     "/CN=localhost",
   ]);
-  await Deno.writeTextFile(
-    `${dir}/${prefix}.ext`,
-    "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n" +
-      "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-  );
+  const extensions = "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n" +
+    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n";
+  if (validity.from !== undefined && validity.to !== undefined) {
+    await signWithDates(dir, prefix, extensions, validity.from, validity.to);
+  } else {
+    await signForDays(dir, prefix, extensions, validity.days ?? 2);
+  }
+  return {
+    caFile: `${dir}/${prefix}-ca.crt`,
+    certFile: `${dir}/${prefix}.crt`,
+    keyFile: `${dir}/${prefix}.key`,
+    ca: await Deno.readTextFile(`${dir}/${prefix}-ca.crt`),
+  };
+}
+
+async function signForDays(
+  dir: string,
+  prefix: string,
+  extensions: string,
+  days: number,
+): Promise<void> {
+  await Deno.writeTextFile(`${dir}/${prefix}.ext`, extensions);
   await openssl(dir, [
     "x509",
     "-req",
@@ -71,14 +104,47 @@ export async function makeCertificates(dir: string, prefix: string): Promise<Tes
     "-out",
     `${prefix}.crt`,
     "-days",
-    "2",
+    String(days),
     "-extfile",
     `${prefix}.ext`,
   ]);
-  return {
-    caFile: `${dir}/${prefix}-ca.crt`,
-    certFile: `${dir}/${prefix}.crt`,
-    keyFile: `${dir}/${prefix}.key`,
-    ca: await Deno.readTextFile(`${dir}/${prefix}-ca.crt`),
-  };
+}
+
+/** Signs with `openssl ca`, which takes any start and end date (`x509` in OpenSSL 3.0 does not). */
+async function signWithDates(
+  dir: string,
+  prefix: string,
+  extensions: string,
+  from: Date,
+  to: Date,
+): Promise<void> {
+  await Deno.writeTextFile(`${dir}/${prefix}-index.txt`, "");
+  await Deno.writeTextFile(`${dir}/${prefix}-serial`, "01\n");
+  await Deno.writeTextFile(
+    `${dir}/${prefix}-ca.cnf`,
+    `[ca]\ndefault_ca = here\n[here]\ndatabase = ${prefix}-index.txt\nnew_certs_dir = .\n` +
+      `serial = ${prefix}-serial\ndefault_md = sha256\npolicy = any\nx509_extensions = ext\n` +
+      `[any]\ncommonName = supplied\n[ext]\n${extensions}`,
+  );
+  // GeneralizedTime: YYYYMMDDHHMMSSZ.
+  const stamp = (date: Date) => date.toISOString().replace(/[-:T]|\.\d+/g, "");
+  await openssl(dir, [
+    "ca",
+    "-batch",
+    "-notext",
+    "-config",
+    `${prefix}-ca.cnf`,
+    "-cert",
+    `${prefix}-ca.crt`,
+    "-keyfile",
+    `${prefix}-ca.key`,
+    "-in",
+    `${prefix}.csr`,
+    "-out",
+    `${prefix}.crt`,
+    "-startdate",
+    stamp(from),
+    "-enddate",
+    stamp(to),
+  ]);
 }

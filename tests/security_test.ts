@@ -235,13 +235,14 @@ Deno.test("a registered name needs its password; the store keeps only a salted h
   assert(!bytes.includes(password), "the password is in the database file");
 });
 
-/** A server with `op` as its operator, and `op` joined, registered and so proven. */
+/** A server with `op` as its operator, and `op` joined, registered (with the one-time token an
+ * operator name needs) and so proven. */
 async function withOperator(options: ServerOptions = {}): Promise<
   { server: ChatServer; op: ChatClient } & AsyncDisposable
 > {
   const server = startServer({ operators: ["op"], ...options });
   const op = await join(server, "op");
-  op.register("operator password");
+  op.register("operator password", server.operatorTokens.get("op"));
   await nextFrame(op, "notice");
   return {
     server,
