@@ -15,11 +15,11 @@
  * @module
  */
 
-import { closeQuietly, isDisconnect } from "./_disconnect.ts";
-import { FrameTooLargeError, Outbox, readLines } from "./_framing.ts";
-import { Channel } from "./_channel.ts";
-import { isBlank } from "./_names.ts";
-import { TokenBucket } from "./_rate.ts";
+import { closeQuietly, isDisconnect } from "./_net/disconnect.ts";
+import { FrameTooLargeError, Outbox, readLines } from "./_net/framing.ts";
+import { Channel } from "./_net/channel.ts";
+import { isBlank } from "./_protocol/names.ts";
+import { TokenBucket } from "./_net/token_bucket.ts";
 import {
   type BanFrame,
   byteCost,

@@ -33,7 +33,7 @@ export {
   type SendOptions,
 } from "./client.ts";
 export * from "./protocol.ts";
-export { VERSION } from "./_version.ts";
-import { main } from "./_cli.ts";
+export { VERSION } from "./_protocol/version.ts";
+import { main } from "./_cli/main.ts";
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { isBlank, nameKey, namingProblem } from "./_names.ts";
+import { isBlank, nameKey, namingProblem } from "./_protocol/names.ts";
 
 /** The protocol version this module speaks. */
 export const PROTOCOL_VERSION = 1;

@@ -13,16 +13,16 @@
  * @module
  */
 
-import { formatAddr } from "./_address.ts";
-import { peerIp } from "./_ip.ts";
-import { Chat, Member } from "./_chat.ts";
-import { closeQuietly, isDisconnect } from "./_disconnect.ts";
-import { drain, FrameTooLargeError, Outbox, readLines } from "./_framing.ts";
-import { type Logger, type LogLevel, makeLogger } from "./_log.ts";
-import { type RetentionPolicy, SqliteStore, type Store } from "./_store.ts";
-import { Guard } from "./_guard.ts";
-import { Listeners, type ServerConn, type TlsFiles } from "./_listeners.ts";
-import { TokenBucket } from "./_rate.ts";
+import { formatAddr } from "./_net/address.ts";
+import { peerIp } from "./_server/ip.ts";
+import { Chat, Member } from "./_server/chat.ts";
+import { closeQuietly, isDisconnect } from "./_net/disconnect.ts";
+import { drain, FrameTooLargeError, Outbox, readLines } from "./_net/framing.ts";
+import { type Logger, type LogLevel, makeLogger } from "./_server/log.ts";
+import { type RetentionPolicy, SqliteStore, type Store } from "./_server/store.ts";
+import { Guard } from "./_server/guard.ts";
+import { Listeners, type ServerConn, type TlsFiles } from "./_server/listeners.ts";
+import { TokenBucket } from "./_net/token_bucket.ts";
 import {
   decodeClientFrame,
   DEFAULT_MAX_FRAME_BYTES,
@@ -37,8 +37,8 @@ import {
   type ServerFrame,
 } from "./protocol.ts";
 
-export type { LogLevel } from "./_log.ts";
-export type { TlsFiles } from "./_listeners.ts";
+export type { LogLevel } from "./_server/log.ts";
+export type { TlsFiles } from "./_server/listeners.ts";
 
 /** How to run a {@linkcode ChatServer}. */
 export interface ServerOptions {

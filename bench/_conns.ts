@@ -3,7 +3,7 @@
 // and how long one message takes to reach them all. The reference relay, which holds nothing
 // but a socket and a 4 KiB buffer per connection, runs the same for comparison.
 
-import { LARGE_ROOM } from "../_chat.ts";
+import { LARGE_ROOM } from "../_server/chat.ts";
 import { combine } from "./_fanout.ts";
 import type { ClientSpec } from "./_control.ts";
 import { count, percent, round, type ScenarioResult, showProgress } from "./_report.ts";

@@ -2,7 +2,7 @@
 // so its throughput is this runtime's ceiling on this machine. It answers a `hello` line with
 // `{"type":"welcome"}` and copies every other line, once, to every other connection that said
 // hello. No validation, no storage, no names. It has what makes Parley fast: TCP_NODELAY, a
-// 4 KiB read buffer per connection as in _framing.ts, each line copied once for all its
+// 4 KiB read buffer per connection as in _net/framing.ts, each line copied once for all its
 // recipients, and one writer per connection that joins whatever queued up into one write.
 //
 //   deno run --allow-net bench/_relay.ts [PORT]    prints "relay listening on 127.0.0.1:PORT"

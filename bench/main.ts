@@ -3,7 +3,7 @@
 // and prints a progress line on stderr, then a table and one JSON line on stdout.
 // docs/PERFORMANCE.md has the figures and how to read them.
 
-import { parseArgs } from "../_std.ts";
+import { parseArgs } from "../_cli/std.ts";
 import { churn } from "./_churn.ts";
 import { conns } from "./_conns.ts";
 import { fanout, history } from "./_fanout.ts";

@@ -13,7 +13,7 @@
 // and the server's CPU time (seconds a second) during the storm.
 
 import { connect, type Socket } from "node:net";
-import { parseArgs } from "../_std.ts";
+import { parseArgs } from "../_cli/std.ts";
 import { cpuSeconds, exitOrKill } from "./_proc.ts";
 
 const args = parseArgs(Deno.args, {

@@ -25,9 +25,9 @@
 // connection is a duplicate; a message for a room the client is not in is stray. All clocks are
 // this process's `performance.now()`.
 
-import { parseArgs } from "../_std.ts";
-import { closeQuietly, isDisconnect } from "../_disconnect.ts";
-import { Outbox, readLines } from "../_framing.ts";
+import { parseArgs } from "../_cli/std.ts";
+import { closeQuietly, isDisconnect } from "../_net/disconnect.ts";
+import { Outbox, readLines } from "../_net/framing.ts";
 import {
   type ClientFrame,
   decodeServerFrame,

@@ -4,11 +4,17 @@
 // characters. Each test fails on a server without the bound.
 
 import { DatabaseSync } from "node:sqlite";
-import { assert, assertEquals, assertGreater, assertLess, assertStringIncludes } from "../_std.ts";
+import {
+  assert,
+  assertEquals,
+  assertGreater,
+  assertLess,
+  assertStringIncludes,
+} from "../_cli/std.ts";
 import { ChatClient } from "../client.ts";
-import { LIST_PAGE_BYTES, MAX_ROOMS_PER_USER } from "../_chat.ts";
-import { parseCommand } from "../_commands.ts";
-import { formatFrame } from "../_format.ts";
+import { LIST_PAGE_BYTES, MAX_ROOMS_PER_USER } from "../_server/chat.ts";
+import { parseCommand } from "../_cli/tui/commands.ts";
+import { formatFrame } from "../_cli/format.ts";
 import { encodeFrame, foldName, type ServerFrame } from "../protocol.ts";
 import {
   deadline,

@@ -1,6 +1,12 @@
-import { assert, assertEquals, assertLess, assertMatch, assertStringIncludes } from "../_std.ts";
+import {
+  assert,
+  assertEquals,
+  assertLess,
+  assertMatch,
+  assertStringIncludes,
+} from "../_cli/std.ts";
 import { ChatClient } from "../client.ts";
-import { VERSION } from "../_version.ts";
+import { VERSION } from "../_protocol/version.ts";
 import {
   join,
   nextFrame,

@@ -1,5 +1,5 @@
-import { assertEquals } from "../_std.ts";
-import { holdsSecret, parseCommand, parseDuration } from "../_commands.ts";
+import { assertEquals } from "../_cli/std.ts";
+import { holdsSecret, parseCommand, parseDuration } from "../_cli/tui/commands.ts";
 
 Deno.test("plain lines are messages; // escapes a leading slash", () => {
   assertEquals(parseCommand("hello /world"), { type: "say", text: "hello /world" });

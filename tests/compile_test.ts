@@ -2,9 +2,9 @@
 // downloads its `denort` runtime on first use; where that cannot happen (no internet), this
 // test says so and is reported as ignored, never as passed.
 
-import { assertEquals, assertMatch } from "../_std.ts";
+import { assertEquals, assertMatch } from "../_cli/std.ts";
 import { ChatClient } from "../client.ts";
-import { VERSION } from "../_version.ts";
+import { VERSION } from "../_protocol/version.ts";
 import { ParleyProcess, tempDir } from "./_helpers.ts";
 
 const root = new URL("../", import.meta.url);

@@ -1,9 +1,9 @@
 // The documents keep up with the code: every error code and every frame type of protocol.ts
 // is in docs/PROTOCOL.md, every command in the README, and every serve and connect option.
 
-import { assert } from "../_std.ts";
+import { assert } from "../_cli/std.ts";
 import { ERROR_CODES } from "../protocol.ts";
-import { HELP } from "../_commands.ts";
+import { HELP } from "../_cli/tui/commands.ts";
 import { runParley } from "./_helpers.ts";
 
 const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));

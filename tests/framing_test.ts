@@ -1,12 +1,12 @@
 import { setImmediate } from "node:timers";
-import { assert, assertEquals, assertLess, assertRejects } from "../_std.ts";
+import { assert, assertEquals, assertLess, assertRejects } from "../_cli/std.ts";
 import {
   type ByteStream,
   FrameTooLargeError,
   Outbox,
   READ_BUFFER_BYTES,
   readLines,
-} from "../_framing.ts";
+} from "../_net/framing.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -42,9 +42,9 @@
 // server-side close falls (a rate limit, a slow consumer) depends on timing, so a replay is
 // close to the original run, not identical.
 
-import { assert, assertEquals, assertLess } from "../_std.ts";
-import { isDisconnect } from "../_disconnect.ts";
-import { writeAll } from "../_framing.ts";
+import { assert, assertEquals, assertLess } from "../_cli/std.ts";
+import { isDisconnect } from "../_net/disconnect.ts";
+import { writeAll } from "../_net/framing.ts";
 import {
   decodeServerFrame,
   DEFAULT_MAX_FRAME_BYTES,

@@ -3,9 +3,15 @@
 // dual-stack listener), and password hashing has a bound for the whole server.
 
 import { connect, type Socket } from "node:net";
-import { assert, assertEquals, assertLess, assertMatch, assertStringIncludes } from "../_std.ts";
+import {
+  assert,
+  assertEquals,
+  assertLess,
+  assertMatch,
+  assertStringIncludes,
+} from "../_cli/std.ts";
 import { ChatClient } from "../client.ts";
-import { parseCommand } from "../_commands.ts";
+import { parseCommand } from "../_cli/tui/commands.ts";
 import { foldName } from "../protocol.ts";
 import type { ChatServer, ServerOptions } from "../server.ts";
 import { deadline, nextFrame, RawPeer, serveProcess, startServer, tempDir } from "./_helpers.ts";

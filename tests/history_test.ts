@@ -1,8 +1,8 @@
 import { DatabaseSync } from "node:sqlite";
-import { assert, assertEquals, assertGreater, assertLess, assertRejects } from "../_std.ts";
+import { assert, assertEquals, assertGreater, assertLess, assertRejects } from "../_cli/std.ts";
 import { ChatClient } from "../client.ts";
 import { ChatServer } from "../server.ts";
-import { MIGRATIONS, SqliteStore } from "../_store.ts";
+import { MIGRATIONS, SqliteStore } from "../_server/store.ts";
 import type { StoredMessage } from "../protocol.ts";
 import { deadline, join, nextFrame, serveProcess, startServer, tempDir } from "./_helpers.ts";
 

@@ -1,5 +1,5 @@
-import { assertEquals } from "../_std.ts";
-import { type Key, KeyDecoder } from "../_keys.ts";
+import { assertEquals } from "../_cli/std.ts";
+import { type Key, KeyDecoder } from "../_cli/tui/keys.ts";
 
 const encoder = new TextEncoder();
 

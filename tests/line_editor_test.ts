@@ -1,5 +1,5 @@
-import { assert, assertEquals, assertThrows, unicodeWidth } from "../_std.ts";
-import { LineEditor, type LineLayout } from "../_line_editor.ts";
+import { assert, assertEquals, assertThrows, unicodeWidth } from "../_cli/std.ts";
+import { LineEditor, type LineLayout } from "../_cli/tui/line_editor.ts";
 
 /** An editor holding `text` with the cursor at `cursor`, by default at the end. */
 function editorWith(text: string, cursor = text.length): LineEditor {

@@ -3,10 +3,10 @@
 // confusables table; text that renders as nothing is refused. Unit tests of the rules and the
 // fold, then the same over a real socket.
 
-import { assert, assertEquals, assertNotEquals, assertStringIncludes } from "../_std.ts";
+import { assert, assertEquals, assertNotEquals, assertStringIncludes } from "../_cli/std.ts";
 import { decodeClientFrame, foldName, nameProblem, roomProblem } from "../protocol.ts";
 import { join, nextFrame, RawPeer, startServer, tempDir } from "./_helpers.ts";
-import { skeletonTable } from "../_names.ts";
+import { skeletonTable } from "../_protocol/names.ts";
 
 /** Every invisible spelling of `alice` the issue found accepted, and names with nothing to see. */
 const INVISIBLE_NAMES: [string, string][] = [
@@ -106,7 +106,7 @@ Deno.test("names: the fold keeps apart names that look different", () => {
 
 Deno.test("names: the confusables table is Unicode's, closed, and pinned to FOLD_VERSION", async () => {
   const { FOLD_VERSION } = await import("../protocol.ts");
-  const { CONFUSABLES_VERSION, SKELETONS } = await import("../_confusables.ts");
+  const { CONFUSABLES_VERSION, SKELETONS } = await import("../_protocol/confusables.ts");
   assertEquals(CONFUSABLES_VERSION, "13.0.0");
   const table = skeletonTable();
   for (const [point, skeleton] of table) {

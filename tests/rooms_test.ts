@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../_std.ts";
+import { assert, assertEquals } from "../_cli/std.ts";
 import type { ChatClient } from "../client.ts";
 import type { MessageFrame, ServerFrame } from "../protocol.ts";
 import { deadline, join, nextFrame, RawPeer, startServer } from "./_helpers.ts";
@@ -246,7 +246,7 @@ Deno.test("a raw peer can use rooms with plain JSON lines", async () => {
 });
 
 Deno.test("a large room announces no joins and leaves, and lists a bounded number on entering", async () => {
-  const { LARGE_ROOM } = await import("../_chat.ts");
+  const { LARGE_ROOM } = await import("../_server/chat.ts");
   await using server = startServer({ maxConnectionsPerIp: LARGE_ROOM + 10, rate: 0 });
   const members = [];
   for (let i = 0; i < LARGE_ROOM; i++) members.push(await join(server, `m${i}`));

@@ -1,5 +1,5 @@
-import { assertEquals } from "../_std.ts";
-import { BIDI_CONTROLS, placeholder, sanitize } from "../_sanitize.ts";
+import { assertEquals } from "../_cli/std.ts";
+import { BIDI_CONTROLS, placeholder, sanitize } from "../_cli/sanitize.ts";
 
 Deno.test("sanitize leaves ordinary text, newlines and tabs alone", () => {
   for (

@@ -9,7 +9,7 @@ import {
   assertLess,
   assertRejects,
   assertStringIncludes,
-} from "../_std.ts";
+} from "../_cli/std.ts";
 import { ChatClient, ChatError } from "../client.ts";
 import { ChatServer, type ServerOptions } from "../server.ts";
 import {

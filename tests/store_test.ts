@@ -4,11 +4,11 @@
 // re-keying names folded by an older folding.
 
 import { DatabaseSync } from "node:sqlite";
-import { assert, assertEquals, assertLess, assertMatch } from "../_std.ts";
+import { assert, assertEquals, assertLess, assertMatch } from "../_cli/std.ts";
 // Only what the store exported before these tests are named here, and the errors are told
 // apart by name, so that each test also runs, and fails for its own reason, against the old
 // store (`deno test --no-check`).
-import { MIGRATIONS, SqliteStore } from "../_store.ts";
+import { MIGRATIONS, SqliteStore } from "../_server/store.ts";
 import * as protocol from "../protocol.ts";
 import { tempDir } from "./_helpers.ts";
 import { BAD_DATABASES, CAN_MOUNT, makeDatabase, messages, until, withTmpfs } from "./_storage.ts";

@@ -1,5 +1,5 @@
-import { assertEquals, unicodeWidth as stdUnicodeWidth } from "../_std.ts";
-import { unicodeWidth } from "../_unicode_width.ts";
+import { assertEquals, unicodeWidth as stdUnicodeWidth } from "../_cli/std.ts";
+import { unicodeWidth } from "../_cli/unicode_width.ts";
 
 Deno.test("unicodeWidth counts ASCII as one column each", () => {
   assertEquals(unicodeWidth(""), 0);
@@ -69,6 +69,6 @@ Deno.test("unicodeWidth counts control characters as none", () => {
   assertEquals(unicodeWidth("\x1b[31mred"), 7); // escape sequences are not recognised
 });
 
-Deno.test("_std.ts re-exports unicodeWidth", () => {
+Deno.test("_cli/std.ts re-exports unicodeWidth", () => {
   assertEquals(stdUnicodeWidth, unicodeWidth);
 });

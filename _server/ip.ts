@@ -33,7 +33,7 @@ const MAPPED = 0xffffn << 32n;
  *
  * @example
  * ```ts
- * import { formatIpRange, parseIpRange } from "./_ip.ts";
+ * import { formatIpRange, parseIpRange } from "./ip.ts";
  *
  * console.log(formatIpRange(parseIpRange("0::0001"))); // "::1"
  * console.log(formatIpRange(parseIpRange("::ffff:10.0.0.0/104"))); // "10.0.0.0/8"
@@ -76,7 +76,7 @@ export function parseIp(text: string): IpRange {
  *
  * @example
  * ```ts
- * import { formatIpRange, parseIpRange } from "./_ip.ts";
+ * import { formatIpRange, parseIpRange } from "./ip.ts";
  *
  * console.log(formatIpRange(parseIpRange("2001:DB8:0:0:0:0:0:0/32"))); // "2001:db8::/32"
  * ```

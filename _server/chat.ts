@@ -5,16 +5,16 @@
 // fanned out, each encoded once for all its recipients.
 
 import { clearImmediate, setImmediate } from "node:timers";
-import type { Guard } from "./_guard.ts";
-import type { Logger } from "./_log.ts";
+import type { Guard } from "./guard.ts";
+import type { Logger } from "./log.ts";
 import {
   type HistoryPage,
   type RetentionPolicy,
   type RoomMessage,
   type Store,
   StoreError,
-} from "./_store.ts";
-import { concat } from "./_framing.ts";
+} from "./store.ts";
+import { concat } from "../_net/framing.ts";
 import {
   byteCost,
   type ClientFrame,
@@ -34,8 +34,8 @@ import {
   type ServerFrame,
   type UsersFrame,
   type WelcomeFrame,
-} from "./protocol.ts";
-import { VERSION } from "./_version.ts";
+} from "../protocol.ts";
+import { VERSION } from "../_protocol/version.ts";
 
 /**
  * A room this big no longer announces every join and leave to everyone (a room of n members

@@ -2,9 +2,9 @@
 // under the text, a stable colour per name, system lines dimmed, mentions highlighted. Everything
 // a peer chose is sanitized first, so no peer can send the terminal an escape sequence.
 
-import { sanitize } from "./_sanitize.ts";
-import { unicodeWidth } from "./_std.ts";
-import { foldName, type ServerFrame, type StoredMessage } from "./protocol.ts";
+import { sanitize } from "./sanitize.ts";
+import { unicodeWidth } from "./std.ts";
+import { foldName, type ServerFrame, type StoredMessage } from "../protocol.ts";
 
 /** How to format. */
 export interface FormatOptions {

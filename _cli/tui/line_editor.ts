@@ -1,8 +1,8 @@
 // The client's input line: its text and cursor, edited by grapheme cluster, the history of sent
 // lines, and its layout in terminal rows. No I/O: the caller reads keys and draws the rows.
 
-import { sanitize } from "./_sanitize.ts";
-import { unicodeWidth } from "./_std.ts";
+import { sanitize } from "../sanitize.ts";
+import { unicodeWidth } from "../std.ts";
 
 /** The number of sent lines a {@linkcode LineEditor} remembers unless told otherwise. */
 export const DEFAULT_HISTORY_LIMIT = 500;
@@ -44,7 +44,7 @@ const segmenter = new Intl.Segmenter();
  *
  * @example
  * ```ts
- * import { LineEditor } from "./_line_editor.ts";
+ * import { LineEditor } from "./line_editor.ts";
  *
  * const editor = new LineEditor();
  * editor.insert("hello wörld");
@@ -246,7 +246,7 @@ export class LineEditor {
    *
    * @example
    * ```ts
-   * import { LineEditor } from "./_line_editor.ts";
+   * import { LineEditor } from "./line_editor.ts";
    *
    * const editor = new LineEditor();
    * editor.insert("abcdefgh");

@@ -1,10 +1,10 @@
 // The command line: `parley serve`, `parley connect`, `--help`, `--version`. `main` returns the
 // exit code; only mod.ts exits.
 
-import { EXIT_OK, EXIT_USAGE, UsageError } from "./_args.ts";
-import { VERSION } from "./_version.ts";
-import { serveCommand } from "./_serve_cli.ts";
-import { connectCommand } from "./_connect_cli.ts";
+import { EXIT_OK, EXIT_USAGE, UsageError } from "./args.ts";
+import { VERSION } from "../_protocol/version.ts";
+import { serveCommand } from "./serve.ts";
+import { connectCommand } from "./connect.ts";
 
 const HELP = `parley ${VERSION}: a chat server and its terminal client
 

@@ -46,7 +46,7 @@ export const TextLineStream: new (options?: { allowCR?: boolean }) => TransformS
 
 // @std/cli `unicodeWidth`: npm's deno-std lacks the cli/_data.json its build imports, so this
 // stands in for it until JSR is reachable, when `jsr:@std/cli/unicode-width` replaces it.
-export { unicodeWidth } from "./_unicode_width.ts";
+export { unicodeWidth } from "./unicode_width.ts";
 
 // @std/assert, for the tests.
 

@@ -5,15 +5,15 @@
 // messages.
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { PasswordHash } from "./_auth.ts";
+import type { PasswordHash } from "./auth.ts";
 import {
   CHECK_BUFFER_BYTES,
   CHECK_STATE,
   type CheckpointerCommand,
   type CheckpointerReport,
-} from "./_checkpointer.ts";
-import type { Logger } from "./_log.ts";
-import { FOLD_VERSION, foldName, type StoredMessage } from "./protocol.ts";
+} from "./checkpointer.ts";
+import type { Logger } from "./log.ts";
+import { FOLD_VERSION, foldName, type StoredMessage } from "../protocol.ts";
 
 /** A message of a room, as the server hands it to the store. */
 export interface RoomMessage extends StoredMessage {
@@ -677,7 +677,7 @@ const CHECKPOINTER_MAX_RETRY_MS = 5000;
  * Checks the database file at start, then moves WAL checkpoints off the event loop. By default
  * SQLite checkpoints inside the commit that takes the write-ahead log past 1,000 pages: it
  * copies them into the database and syncs both files, holding the server for several
- * milliseconds every few thousand messages. A worker (`_checkpointer.ts`) with its own
+ * milliseconds every few thousand messages. A worker (`_server/checkpointer.ts`) with its own
  * connection checkpoints instead, every second (every 100 ms while the log fills fast), without
  * blocking the writer, and truncates the log once it passes half its bound. While it runs,
  * the server's commits checkpoint only if the log reaches its bound anyway; while it does not
@@ -685,7 +685,7 @@ const CHECKPOINTER_MAX_RETRY_MS = 5000;
  * by default; the worker keeps trying, and its checkpoints take over again once it succeeds.
  */
 class Checkpointer {
-  #worker = new Worker(new URL("./_checkpointer.ts", import.meta.url), { type: "module" });
+  #worker = new Worker(new URL("./checkpointer.ts", import.meta.url), { type: "module" });
   #ended = Promise.withResolvers<void>();
   #running = true;
   #check: SharedArrayBuffer | undefined;

@@ -45,7 +45,7 @@ export const BIDI_CONTROLS: readonly number[] = [
  *
  * @example
  * ```ts
- * import { placeholder } from "./_sanitize.ts";
+ * import { placeholder } from "./sanitize.ts";
  *
  * console.log(placeholder("\x1b")); // "␛"
  * console.log(placeholder("\u202e")); // "⟨U+202E⟩"
@@ -68,7 +68,7 @@ export function placeholder(char: string): string | undefined {
  *
  * @example
  * ```ts
- * import { sanitize } from "./_sanitize.ts";
+ * import { sanitize } from "./sanitize.ts";
  *
  * console.log(sanitize("hi\x1b[2J")); // "hi␛[2J"
  * console.log(sanitize("abc\u202edef")); // "abc⟨U+202E⟩def"

@@ -2,8 +2,8 @@
 // and the TLS certificate reloaded in place (for a renewal) without touching open connections.
 
 import { X509Certificate } from "node:crypto";
-import { closeQuietly } from "./_disconnect.ts";
-import type { Logger } from "./_log.ts";
+import { closeQuietly } from "../_net/disconnect.ts";
+import type { Logger } from "./log.ts";
 
 /** Where a TLS listener finds its certificate chain and private key (PEM files). */
 export interface TlsFiles {

@@ -1,6 +1,6 @@
 // `parley serve`: run a chat server until SIGINT or SIGTERM.
 
-import { formatAddr, parsePort } from "./_address.ts";
+import { formatAddr, parsePort } from "../_net/address.ts";
 import {
   EXIT_FAILURE,
   EXIT_OK,
@@ -10,9 +10,9 @@ import {
   secretOption,
   stringOption,
   UsageError,
-} from "./_args.ts";
-import { onTerminationSignals } from "./_signals.ts";
-import { LOG_LEVELS, type LogLevel } from "./_log.ts";
+} from "./args.ts";
+import { onTerminationSignals } from "./signals.ts";
+import { LOG_LEVELS, type LogLevel } from "../_server/log.ts";
 import {
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_PORT,
@@ -20,14 +20,14 @@ import {
   DEFAULT_TLS_PORT,
   nameProblem,
   roomProblem,
-} from "./protocol.ts";
+} from "../protocol.ts";
 import {
   DEFAULT_MAX_DB_BYTES,
   defaultDatabasePath,
   MIN_MAX_DB_BYTES,
   StoreOpenError,
-} from "./_store.ts";
-import { ChatServer, type ServerOptions } from "./server.ts";
+} from "../_server/store.ts";
+import { ChatServer, type ServerOptions } from "../server.ts";
 
 const HELP = `Usage: parley serve [options]
 

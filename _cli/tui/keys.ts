@@ -162,7 +162,7 @@ const PASTE_DROPPED = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
  *
  * @example
  * ```ts
- * import { KeyDecoder } from "./_keys.ts";
+ * import { KeyDecoder } from "./keys.ts";
  *
  * const decoder = new KeyDecoder();
  * const bytes = new TextEncoder().encode("hi\x1b[D\r");

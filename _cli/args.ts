@@ -1,6 +1,6 @@
 // Reading command-line options: unknown options and bad values become one-line usage errors.
 
-import { parseArgs, type ParseArgsOptions, type ParsedArgs } from "./_std.ts";
+import { parseArgs, type ParseArgsOptions, type ParsedArgs } from "./std.ts";
 
 /** Exit code: done. */
 export const EXIT_OK = 0;

@@ -55,7 +55,7 @@ const segmenter = new Intl.Segmenter();
  *
  * @example
  * ```ts
- * import { unicodeWidth } from "./_unicode_width.ts";
+ * import { unicodeWidth } from "./unicode_width.ts";
  *
  * console.log(unicodeWidth("hello")); // 5
  * console.log(unicodeWidth("日本語")); // 6

@@ -1,18 +1,23 @@
 // The interactive terminal client: raw mode, an input line that incoming messages never clobber,
 // line editing, commands, and reconnecting when the server goes away. It drives a ChatClient;
-// keys come from _keys.ts, the input line from _line_editor.ts, the text from _format.ts.
+// keys come from _cli/tui/keys.ts, the input line from _cli/tui/line_editor.ts, the text from _cli/format.ts.
 
-import { EXIT_FAILURE, EXIT_OK } from "./_args.ts";
-import { formatFrame, formatNotice, type FormatOptions } from "./_format.ts";
-import { type Key, KeyDecoder } from "./_keys.ts";
-import { LineEditor } from "./_line_editor.ts";
-import { isBlank } from "./_names.ts";
-import { unicodeWidth } from "./_std.ts";
-import { onTerminationSignals } from "./_signals.ts";
-import { type ChatClient, ChatError, FrameTooLargeError } from "./client.ts";
-import { connectionFailure } from "./_pipe.ts";
-import { foldName, type MessageFrame, type PrivateFrame, type ServerFrame } from "./protocol.ts";
-import { type Command, HELP, holdsSecret, parseCommand } from "./_commands.ts";
+import { EXIT_FAILURE, EXIT_OK } from "../args.ts";
+import { formatFrame, formatNotice, type FormatOptions } from "../format.ts";
+import { type Key, KeyDecoder } from "./keys.ts";
+import { LineEditor } from "./line_editor.ts";
+import { isBlank } from "../../_protocol/names.ts";
+import { unicodeWidth } from "../std.ts";
+import { onTerminationSignals } from "../signals.ts";
+import { type ChatClient, ChatError, FrameTooLargeError } from "../../client.ts";
+import { connectionFailure } from "../pipe.ts";
+import {
+  foldName,
+  type MessageFrame,
+  type PrivateFrame,
+  type ServerFrame,
+} from "../../protocol.ts";
+import { type Command, HELP, holdsSecret, parseCommand } from "./commands.ts";
 
 /** When the bell rings: never, for messages that name you, or for every message. */
 export type BellMode = "off" | "mention" | "all";

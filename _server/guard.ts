@@ -10,7 +10,7 @@ import {
   hashPassword,
   sameSecret,
   verifyPassword,
-} from "./_auth.ts";
+} from "./auth.ts";
 import {
   formatIpRange,
   type IpRange,
@@ -18,9 +18,9 @@ import {
   parseIpRange,
   rangeContains,
   sameRange,
-} from "./_ip.ts";
-import type { Ban, Store } from "./_store.ts";
-import { type ErrorCode, foldName, nameProblem } from "./protocol.ts";
+} from "./ip.ts";
+import type { Ban, Store } from "./store.ts";
+import { type ErrorCode, foldName, nameProblem } from "../protocol.ts";
 
 /** A refusal: the error to send. */
 export interface Refusal {

@@ -1,10 +1,10 @@
 // Pipe mode: each stdin line is a message; what arrives is printed one line at a time.
 
-import { EXIT_FAILURE, EXIT_OK } from "./_args.ts";
-import { TextLineStream } from "./_std.ts";
-import { type ChatClient, FrameTooLargeError } from "./client.ts";
-import { foldName, type ServerFrame } from "./protocol.ts";
-import { formatFrame } from "./_format.ts";
+import { EXIT_FAILURE, EXIT_OK } from "./args.ts";
+import { TextLineStream } from "./std.ts";
+import { type ChatClient, FrameTooLargeError } from "../client.ts";
+import { foldName, type ServerFrame } from "../protocol.ts";
+import { formatFrame } from "./format.ts";
 
 /** How pipe mode prints. */
 export interface PipeOptions {

@@ -1,6 +1,6 @@
 // `parley connect`: join a chat server from a terminal (interactive) or a pipe (scripts, bots).
 
-import { parseAddr } from "./_address.ts";
+import { parseAddr } from "../_net/address.ts";
 import {
   EXIT_FAILURE,
   EXIT_OK,
@@ -8,12 +8,12 @@ import {
   secretOption,
   stringOption,
   UsageError,
-} from "./_args.ts";
-import { connectionFailure, runPipe } from "./_pipe.ts";
-import { promptSecret } from "./_std.ts";
-import { type BellMode, runTerminal } from "./_tui.ts";
-import { ChatClient, ChatError, type ConnectOptions, FrameTooLargeError } from "./client.ts";
-import { DEFAULT_PORT, DEFAULT_TLS_PORT } from "./protocol.ts";
+} from "./args.ts";
+import { connectionFailure, runPipe } from "./pipe.ts";
+import { promptSecret } from "./std.ts";
+import { type BellMode, runTerminal } from "./tui/terminal.ts";
+import { ChatClient, ChatError, type ConnectOptions, FrameTooLargeError } from "../client.ts";
+import { DEFAULT_PORT, DEFAULT_TLS_PORT } from "../protocol.ts";
 
 const HELP = `Usage: parley connect [HOST][:PORT] [options]
 
