@@ -34,6 +34,10 @@ export {
 } from "./client.ts";
 export * from "./protocol.ts";
 export { VERSION } from "./_protocol/version.ts";
-import { main } from "./_cli/main.ts";
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+// The program (arguments, the terminal client) loads only when this module is run: a library
+// user who imports it gets the API alone.
+if (import.meta.main) {
+  const { main } = await import("./_cli/main.ts");
+  Deno.exit(await main(Deno.args));
+}

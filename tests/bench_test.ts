@@ -2,7 +2,7 @@
 // tiny parameters, prints exactly one JSON line, and delivers everything it sent. Importing
 // bench/main.ts also keeps the whole bench under `deno check tests/`.
 
-import { assert, assertEquals } from "../_cli/std.ts";
+import { assert, assertEquals } from "./_assert.ts";
 import { type Scenario, SCENARIOS } from "../bench/main.ts";
 import type { ScenarioJson } from "../bench/_report.ts";
 

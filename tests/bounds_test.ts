@@ -10,7 +10,7 @@ import {
   assertGreater,
   assertLess,
   assertStringIncludes,
-} from "../_cli/std.ts";
+} from "./_assert.ts";
 import { ChatClient } from "../client.ts";
 import { LIST_PAGE_BYTES, MAX_ROOMS_PER_USER } from "../_server/chat.ts";
 import { parseCommand } from "../_cli/tui/commands.ts";

@@ -1,10 +1,4 @@
-import {
-  assert,
-  assertEquals,
-  assertLess,
-  assertMatch,
-  assertStringIncludes,
-} from "../_cli/std.ts";
+import { assert, assertEquals, assertLess, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { ChatClient } from "../client.ts";
 import { VERSION } from "../_protocol/version.ts";
 import {

@@ -1,4 +1,4 @@
-import { assertEquals } from "../_cli/std.ts";
+import { assertEquals } from "./_assert.ts";
 import { holdsSecret, parseCommand, parseDuration } from "../_cli/tui/commands.ts";
 
 Deno.test("plain lines are messages; // escapes a leading slash", () => {

@@ -2,7 +2,7 @@
 // downloads its `denort` runtime on first use; where that cannot happen (no internet), this
 // test says so and is reported as ignored, never as passed.
 
-import { assertEquals, assertMatch } from "../_cli/std.ts";
+import { assertEquals, assertMatch } from "./_assert.ts";
 import { ChatClient } from "../client.ts";
 import { VERSION } from "../_protocol/version.ts";
 import { ParleyProcess, tempDir } from "./_helpers.ts";

@@ -1,7 +1,7 @@
 // The documents keep up with the code: every error code and every frame type of protocol.ts
 // is in docs/PROTOCOL.md, every command in the README, and every serve and connect option.
 
-import { assert } from "../_cli/std.ts";
+import { assert } from "./_assert.ts";
 import { ERROR_CODES } from "../protocol.ts";
 import { HELP } from "../_cli/tui/commands.ts";
 import { runParley } from "./_helpers.ts";

@@ -1,5 +1,5 @@
 import { setImmediate } from "node:timers";
-import { assert, assertEquals, assertLess, assertRejects } from "../_cli/std.ts";
+import { assert, assertEquals, assertLess, assertRejects } from "./_assert.ts";
 import {
   type ByteStream,
   FrameTooLargeError,

@@ -42,7 +42,7 @@
 // server-side close falls (a rate limit, a slow consumer) depends on timing, so a replay is
 // close to the original run, not identical.
 
-import { assert, assertEquals, assertLess } from "../_cli/std.ts";
+import { assert, assertEquals, assertLess } from "./_assert.ts";
 import { isDisconnect } from "../_net/disconnect.ts";
 import { writeAll } from "../_net/framing.ts";
 import {

@@ -3,13 +3,7 @@
 // dual-stack listener), and password hashing has a bound for the whole server.
 
 import { connect, type Socket } from "node:net";
-import {
-  assert,
-  assertEquals,
-  assertLess,
-  assertMatch,
-  assertStringIncludes,
-} from "../_cli/std.ts";
+import { assert, assertEquals, assertLess, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { ChatClient } from "../client.ts";
 import { parseCommand } from "../_cli/tui/commands.ts";
 import { foldName } from "../protocol.ts";

@@ -1,7 +1,7 @@
 // Fault tests: clients that stop reading, flood, vanish without a FIN, never say hello, open
 // too many connections, and a shutdown in the middle of traffic.
 
-import { assert, assertEquals, assertGreater, assertLess } from "../_cli/std.ts";
+import { assert, assertEquals, assertGreater, assertLess } from "./_assert.ts";
 import { ChatClient } from "../client.ts";
 import {
   deadline,

@@ -1,5 +1,5 @@
 import { DatabaseSync } from "node:sqlite";
-import { assert, assertEquals, assertGreater, assertLess, assertRejects } from "../_cli/std.ts";
+import { assert, assertEquals, assertGreater, assertLess, assertRejects } from "./_assert.ts";
 import { ChatClient } from "../client.ts";
 import { ChatServer } from "../server.ts";
 import { MIGRATIONS, SqliteStore } from "../_server/store.ts";

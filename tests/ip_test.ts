@@ -1,7 +1,7 @@
 // Addresses and ranges: every spelling of an address reads as the same one, the canonical
 // spelling is RFC 5952's, ranges hold what they should, and anything else is a SyntaxError.
 
-import { assertEquals, assertThrows } from "../_cli/std.ts";
+import { assertEquals, assertThrows } from "./_assert.ts";
 import {
   canonicalIp,
   formatIpRange,

@@ -1,4 +1,4 @@
-import { assertEquals } from "../_cli/std.ts";
+import { assertEquals } from "./_assert.ts";
 import { type Key, KeyDecoder } from "../_cli/tui/keys.ts";
 
 const encoder = new TextEncoder();

@@ -3,7 +3,7 @@
 // met by the library with an error a caller can catch and by `parley connect` with one line and
 // exit 1, in pipe mode and in a terminal.
 
-import { assert, assertEquals, assertMatch, assertRejects } from "../_cli/std.ts";
+import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { ChatClient, FrameTooLargeError } from "../client.ts";
 import { MAX_SERVER_FRAME_BYTES } from "../protocol.ts";
 import { deadline, join, MOD_TS, nextFrame, RawPeer, runParley, startServer } from "./_helpers.ts";

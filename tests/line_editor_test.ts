@@ -1,4 +1,5 @@
-import { assert, assertEquals, assertThrows, unicodeWidth } from "../_cli/std.ts";
+import { unicodeWidth } from "../_cli/std.ts";
+import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { LineEditor, type LineLayout } from "../_cli/tui/line_editor.ts";
 
 /** An editor holding `text` with the cursor at `cursor`, by default at the end. */

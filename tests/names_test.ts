@@ -3,7 +3,7 @@
 // confusables table; text that renders as nothing is refused. Unit tests of the rules and the
 // fold, then the same over a real socket.
 
-import { assert, assertEquals, assertNotEquals, assertStringIncludes } from "../_cli/std.ts";
+import { assert, assertEquals, assertNotEquals, assertStringIncludes } from "./_assert.ts";
 import { decodeClientFrame, foldName, nameProblem, roomProblem } from "../protocol.ts";
 import { join, nextFrame, RawPeer, startServer, tempDir } from "./_helpers.ts";
 import { skeletonTable } from "../_protocol/names.ts";

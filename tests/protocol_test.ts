@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../_cli/std.ts";
+import { assert, assertEquals } from "./_assert.ts";
 import {
   type ClientFrame,
   decodeClientFrame,

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../_cli/std.ts";
+import { assert, assertEquals } from "./_assert.ts";
 import type { ChatClient } from "../client.ts";
 import type { MessageFrame, ServerFrame } from "../protocol.ts";
 import { deadline, join, nextFrame, RawPeer, startServer } from "./_helpers.ts";

@@ -1,4 +1,4 @@
-import { assertEquals } from "../_cli/std.ts";
+import { assertEquals } from "./_assert.ts";
 import { BIDI_CONTROLS, placeholder, sanitize } from "../_cli/sanitize.ts";
 
 Deno.test("sanitize leaves ordinary text, newlines and tabs alone", () => {

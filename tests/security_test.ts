@@ -9,7 +9,7 @@ import {
   assertLess,
   assertRejects,
   assertStringIncludes,
-} from "../_cli/std.ts";
+} from "./_assert.ts";
 import { ChatClient, ChatError } from "../client.ts";
 import { ChatServer, type ServerOptions } from "../server.ts";
 import {

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertLess, assertRejects } from "../_cli/std.ts";
+import { assert, assertEquals, assertLess, assertRejects } from "./_assert.ts";
 import { ChatClient, ChatError } from "../client.ts";
 import type { MessageFrame, ServerFrame } from "../protocol.ts";
 import { deadline, join, nextFrame, RawPeer, startServer } from "./_helpers.ts";

@@ -2,7 +2,7 @@
 // at start with one line and exit code 1; a full disk is reported by its real cause, once; the
 // size bound holds against a client that writes without pause.
 
-import { assert, assertEquals, assertLess, assertMatch } from "../_cli/std.ts";
+import { assert, assertEquals, assertLess, assertMatch } from "./_assert.ts";
 import { ParleyProcess, RawPeer, serveProcess, tempDir } from "./_helpers.ts";
 import { BAD_DATABASES, CAN_MOUNT, withTmpfs } from "./_storage.ts";
 

@@ -4,7 +4,7 @@
 // re-keying names folded by an older folding.
 
 import { DatabaseSync } from "node:sqlite";
-import { assert, assertEquals, assertLess, assertMatch } from "../_cli/std.ts";
+import { assert, assertEquals, assertLess, assertMatch } from "./_assert.ts";
 // Only what the store exported before these tests are named here, and the errors are told
 // apart by name, so that each test also runs, and fails for its own reason, against the old
 // store (`deno test --no-check`).

@@ -4,7 +4,7 @@
 // certificates that have expired, are not valid yet or expire soon, warned about at start and
 // on reload.
 
-import { assert, assertEquals, assertMatch, assertRejects } from "../_cli/std.ts";
+import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { ChatClient } from "../client.ts";
 import {
   deadline,

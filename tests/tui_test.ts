@@ -2,13 +2,7 @@
 // in a tmux pane, keys and pastes go in through tmux, and what the pane shows is read back with
 // its cursor. The server and the other users are in this process.
 
-import {
-  assert,
-  assertEquals,
-  assertLess,
-  assertMatch,
-  assertStringIncludes,
-} from "../_cli/std.ts";
+import { assert, assertEquals, assertLess, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { ChatClient } from "../client.ts";
 import type { ServerFrame } from "../protocol.ts";
 import { ChatServer } from "../server.ts";

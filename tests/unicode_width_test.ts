@@ -1,4 +1,5 @@
-import { assertEquals, unicodeWidth as stdUnicodeWidth } from "../_cli/std.ts";
+import { unicodeWidth as stdUnicodeWidth } from "../_cli/std.ts";
+import { assertEquals } from "./_assert.ts";
 import { unicodeWidth } from "../_cli/unicode_width.ts";
 
 Deno.test("unicodeWidth counts ASCII as one column each", () => {
