@@ -113,6 +113,23 @@ const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 /**
  * A connection to a chat server, joined under a name. Iterate it for what the server sends;
  * iteration ends when the connection closes.
+ *
+ * @example Two clients in one room
+ * ```ts
+ * import { ChatClient } from "./client.ts";
+ * import { ChatServer } from "./server.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await using server = new ChatServer({ port: 0 });
+ * await using alice = await ChatClient.connect({ port: server.addr.port, name: "alice" });
+ * await using bob = await ChatClient.connect({ port: server.addr.port, name: "bob" });
+ * bob.send("hi alice");
+ * for await (const frame of alice) {
+ *   if (frame.type !== "message") continue;
+ *   assertEquals([frame.from, frame.room, frame.text], ["bob", "lobby", "hi alice"]);
+ *   break;
+ * }
+ * ```
  */
 export class ChatClient implements AsyncIterable<ServerFrame>, AsyncDisposable {
   /** The server's welcome: the name joined under, who else is there, the server's limits. */

@@ -8,6 +8,7 @@
  * @example A server and a client in one program
  * ```ts
  * import { ChatClient, ChatServer } from "./mod.ts";
+ * import { assertEquals } from "@std/assert";
  *
  * await using server = new ChatServer({ port: 0 });
  * await using alice = await ChatClient.connect({ port: server.addr.port, name: "alice" });
@@ -15,7 +16,7 @@
  * alice.send("hello, bob");
  * for await (const frame of bob) {
  *   if (frame.type === "message") {
- *     console.log(`${frame.from}: ${frame.text}`); // "alice: hello, bob"
+ *     assertEquals(`${frame.from}: ${frame.text}`, "alice: hello, bob");
  *     break;
  *   }
  * }
