@@ -19,7 +19,9 @@
  * @module
  */
 
+import { errorMessage } from "./_protocol/error_message.ts";
 import { isBlank, nameKey, namingProblem } from "./_protocol/names.ts";
+import type { BaseKind, Kind, Schema, Schemas } from "./_protocol/schema.ts";
 
 /** The protocol version this module speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -612,7 +614,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
  * ```
  */
 export function decodeClientFrame(line: Uint8Array): DecodeResult<ClientFrame> {
-  return decodeWith(line, clientSchemas);
+  return decodeWith(line, clientRules);
 }
 
 /**
@@ -630,7 +632,7 @@ export function decodeClientFrame(line: Uint8Array): DecodeResult<ClientFrame> {
  * ```
  */
 export function decodeServerFrame(line: Uint8Array): DecodeResult<ServerFrame> {
-  return decodeWith(line, serverSchemas);
+  return decodeWith(line, serverRules);
 }
 
 /**
@@ -723,33 +725,26 @@ const foldedNames = new Map<string, string>();
 const MAX_FOLDED_NAMES = 1000;
 
 // Decoding. Each frame type has a schema: its fields, each with a kind that says what values it
-// may hold and whether it may be absent. The decoder checks every field the schema names and
-// copies only those, so unknown fields are dropped and every frame it returns is well-typed.
+// may hold and whether it may be absent. A schema's type is computed from its frame's interface
+// (_protocol/schema.ts), so the two cannot drift apart without failing type checking. The decoder
+// checks every field the schema names and copies only those, so unknown fields are dropped and
+// every frame it returns is well-typed; `code` and `reason` are checked against their closed
+// lists, so a frame never carries a value its type does not admit.
 
 type Fields = Record<string, unknown>;
 
-/** What a field may hold; a kind ending in `?` may also be absent. */
-type Kind =
-  | "string"
-  | "string?"
-  | "text"
-  | "topic"
-  | "number"
-  | "count?"
-  | "boolean"
-  | "boolean?"
-  | "scalar?"
-  | "strings"
-  | "messages"
-  | "rooms";
-
-type Schemas<T extends Frame> = { [K in T["type"]]: Record<string, Kind> };
+/** One field of a schema as the decoder walks it: made once, at load, from the schema. */
+interface Rule {
+  readonly key: string;
+  readonly kind: BaseKind;
+  readonly optional: boolean;
+}
 
 class FieldError {
   constructor(readonly code: ErrorCode, readonly message: string) {}
 }
 
-const clientSchemas: Schemas<ClientFrame> = {
+const clientSchemas = {
   hello: {
     name: "string",
     protocol: "count?",
@@ -774,9 +769,9 @@ const clientSchemas: Schemas<ClientFrame> = {
   ping: { id: "scalar?" },
   pong: { id: "scalar?" },
   quit: {},
-};
+} satisfies Schemas<ClientFrame>;
 
-const serverSchemas: Schemas<ServerFrame> = {
+const serverSchemas = {
   welcome: {
     name: "string",
     users: "strings",
@@ -802,7 +797,7 @@ const serverSchemas: Schemas<ServerFrame> = {
   entered: { room: "string", users: "strings", topic: "string?" },
   history: { room: "string", messages: "messages", more: "boolean" },
   joined: { room: "string", name: "string", ts: "string" },
-  left: { room: "string", name: "string", reason: "string", ts: "string" },
+  left: { room: "string", name: "string", reason: "leaveReason", ts: "string" },
   renamed: { from: "string", to: "string", ts: "string" },
   users: { room: "string?", users: "strings", more: "boolean?", next: "count?" },
   rooms: { rooms: "rooms", more: "boolean?", next: "string?" },
@@ -818,20 +813,55 @@ const serverSchemas: Schemas<ServerFrame> = {
   },
   ping: { id: "scalar?" },
   pong: { id: "scalar?" },
-  error: { code: "string", message: "string" },
-};
+  error: { code: "errorCode", message: "string" },
+} satisfies Schemas<ServerFrame>;
 
-const messageSchema: Record<string, Kind> = {
+const messageSchema = {
   id: "number",
   from: "string",
   text: "string",
   ts: "string",
   action: "boolean?",
+} satisfies Schema<StoredMessage>;
+
+const roomSchema = {
+  name: "string",
+  users: "number",
+  topic: "string?",
+} satisfies Schema<RoomInfo>;
+
+const messageRules = rules(messageSchema);
+const roomRules = rules(roomSchema);
+
+const clientRules = rulesByType(clientSchemas);
+const serverRules = rulesByType(serverSchemas);
+
+const errorCodes: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/** The reasons for leaving that are not error codes: exactly those of {@linkcode LeaveReason}. */
+const otherLeaveReasons: Readonly<Record<Exclude<LeaveReason, ErrorCode>, true>> = {
+  part: true,
+  quit: true,
+  disconnected: true,
 };
 
-const roomSchema: Record<string, Kind> = { name: "string", users: "number", topic: "string?" };
+function rules(schema: Readonly<Record<string, Kind>>): readonly Rule[] {
+  return Object.entries(schema).map(([key, kind]) => {
+    const optional = kind.endsWith("?");
+    return { key, kind: (optional ? kind.slice(0, -1) : kind) as BaseKind, optional };
+  });
+}
 
-function decodeWith<T extends Frame>(line: Uint8Array, schemas: Schemas<T>): DecodeResult<T> {
+function rulesByType(
+  schemas: Readonly<Record<string, Readonly<Record<string, Kind>>>>,
+): ReadonlyMap<string, readonly Rule[]> {
+  return new Map(Object.entries(schemas).map(([type, schema]) => [type, rules(schema)]));
+}
+
+function decodeWith<T extends Frame>(
+  line: Uint8Array,
+  byType: ReadonlyMap<string, readonly Rule[]>,
+): DecodeResult<T> {
   let text: string;
   try {
     text = decoder.decode(line);
@@ -842,8 +872,11 @@ function decodeWith<T extends Frame>(line: Uint8Array, schemas: Schemas<T>): Dec
   try {
     value = JSON.parse(text);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    return { ok: false, code: "invalid_json", message: `Frame is not valid JSON: ${reason}` };
+    return {
+      ok: false,
+      code: "invalid_json",
+      message: `Frame is not valid JSON: ${errorMessage(error)}`,
+    };
   }
   if (!isObject(value)) {
     return { ok: false, code: "invalid_frame", message: "Frame is not a JSON object" };
@@ -852,83 +885,108 @@ function decodeWith<T extends Frame>(line: Uint8Array, schemas: Schemas<T>): Dec
   if (typeof type !== "string") {
     return { ok: false, code: "invalid_frame", message: 'Frame has no string field "type"' };
   }
-  if (!Object.hasOwn(schemas, type)) {
+  const rules = byType.get(type);
+  if (rules === undefined) {
     return {
       ok: false,
       code: "unknown_type",
       message: `Frame type "${truncate(type)}" is unknown`,
     };
   }
-  const frame = pick(value, schemas[type as T["type"]], `a "${type}" frame`);
+  const frame = pick(value, rules, { type }, type, undefined);
   if (frame instanceof FieldError) return { ok: false, code: frame.code, message: frame.message };
-  return { ok: true, frame: { type, ...frame } as T };
+  // The rules were made from the schema of this type, whose type is computed from the frame's.
+  return { ok: true, frame: frame as T };
 }
 
-/** Checks the fields `schema` names and copies them, leaving out absent optional ones. */
-function pick(fields: Fields, schema: Record<string, Kind>, what: string): Fields | FieldError {
-  const result: Fields = {};
-  for (const [key, kind] of Object.entries(schema)) {
-    const value = fields[key];
-    if (value === undefined && kind.endsWith("?")) continue;
-    const checked = check(value, kind, `Field "${key}" of ${what}`);
+/**
+ * Checks the fields `rules` name and copies them into `into`, leaving out absent optional ones.
+ * `type` and `list` (the field holding the object, for an item of a list) name where a field is,
+ * for the error message only: it is made only when a field is wrong.
+ */
+function pick(
+  fields: Fields,
+  rules: readonly Rule[],
+  into: Fields,
+  type: string,
+  list: string | undefined,
+): Fields | FieldError {
+  for (const rule of rules) {
+    const value = fields[rule.key];
+    if (value === undefined && rule.optional) continue;
+    const checked = check(value, rule.kind, rule.key, type, list);
     if (checked instanceof FieldError) return checked;
-    result[key] = checked;
+    into[rule.key] = checked;
   }
-  return result;
+  return into;
 }
 
-/** Returns `value` if it is of `kind` (lists of objects rebuilt by their schema), or why not. */
-function check(value: unknown, kind: Kind, field: string): unknown {
+/** Returns `value` if it is of `kind` (lists of objects rebuilt by their rules), or why not. */
+function check(
+  value: unknown,
+  kind: BaseKind,
+  key: string,
+  type: string,
+  list: string | undefined,
+): unknown {
   switch (kind) {
     case "string":
-    case "string?":
-      return typeof value === "string" ? value : invalid(`${field} must be a string`);
+      return typeof value === "string" ? value : invalid(key, type, list, "must be a string");
     case "number":
-      return Number.isFinite(value) ? value : invalid(`${field} must be a finite number`);
-    case "count?":
+      return Number.isFinite(value) ? value : invalid(key, type, list, "must be a finite number");
+    case "count":
       return Number.isSafeInteger(value) && (value as number) >= 0
         ? value
-        : invalid(`${field} must be a whole number, 0 or more`);
+        : invalid(key, type, list, "must be a whole number, 0 or more");
     case "boolean":
-    case "boolean?":
-      return typeof value === "boolean" ? value : invalid(`${field} must be true or false`);
-    case "scalar?":
+      return typeof value === "boolean" ? value : invalid(key, type, list, "must be true or false");
+    case "scalar":
       return value === null || typeof value === "string" || typeof value === "boolean" ||
           Number.isFinite(value)
         ? value
-        : invalid(`${field} must be a string, finite number, boolean or null`);
+        : invalid(key, type, list, "must be a string, finite number, boolean or null");
     case "strings":
       return Array.isArray(value) && value.every((item) => typeof item === "string")
         ? value
-        : invalid(`${field} must be an array of strings`);
+        : invalid(key, type, list, "must be an array of strings");
     case "messages":
     case "rooms": {
-      if (!Array.isArray(value)) return invalid(`${field} must be an array`);
-      const schema = kind === "messages" ? messageSchema : roomSchema;
+      if (!Array.isArray(value)) return invalid(key, type, list, "must be an array");
+      const rules = kind === "messages" ? messageRules : roomRules;
       const items = [];
       for (const item of value) {
         const picked = isObject(item)
-          ? pick(item, schema, `an item of ${field}`)
-          : invalid(`${field} must hold objects`);
+          ? pick(item, rules, {}, type, key)
+          : invalid(key, type, list, "must hold objects");
         if (picked instanceof FieldError) return picked;
         items.push(picked);
       }
       return items;
     }
+    case "errorCode":
+      if (typeof value !== "string") return invalid(key, type, list, "must be a string");
+      return errorCodes.has(value)
+        ? value
+        : invalid(key, type, list, `must be a known error code, not "${truncate(value)}"`);
+    case "leaveReason":
+      if (typeof value !== "string") return invalid(key, type, list, "must be a string");
+      return errorCodes.has(value) || Object.hasOwn(otherLeaveReasons, value)
+        ? value
+        : invalid(key, type, list, `must be a known reason for leaving, not "${truncate(value)}"`);
     case "topic":
       // An empty topic clears the room's topic; any other must be text.
-      return value === "" ? value : check(value, "text", field);
+      return value === "" ? value : check(value, "text", key, type, list);
     case "text":
-      if (typeof value !== "string") return invalid(`${field} must be a string`);
-      if (value === "") return new FieldError("invalid_text", `${field} is empty`);
+      if (typeof value !== "string") return invalid(key, type, list, "must be a string");
+      if (value === "") return new FieldError("invalid_text", `${field(key, type, list)} is empty`);
       if (isBlank(value)) {
         return new FieldError(
           "invalid_text",
-          `${field} is blank: it holds only spaces and invisible characters`,
+          `${field(key, type, list)} is blank: it holds only spaces and invisible characters`,
         );
       }
       if (!value.isWellFormed()) {
-        return new FieldError("invalid_text", `${field} holds a lone surrogate`);
+        return new FieldError("invalid_text", `${field(key, type, list)} holds a lone surrogate`);
       }
       return value;
     default:
@@ -936,8 +994,16 @@ function check(value: unknown, kind: Kind, field: string): unknown {
   }
 }
 
-function invalid(message: string): FieldError {
-  return new FieldError("invalid_frame", message);
+/** Names a field in an error message: `Field "text" of a "send" frame`. */
+function field(key: string, type: string, list: string | undefined): string {
+  const frame = `a "${type}" frame`;
+  return `Field "${key}" of ${
+    list === undefined ? frame : `an item of Field "${list}" of ${frame}`
+  }`;
+}
+
+function invalid(key: string, type: string, list: string | undefined, problem: string): FieldError {
+  return new FieldError("invalid_frame", `${field(key, type, list)} ${problem}`);
 }
 
 function isObject(value: unknown): value is Fields {

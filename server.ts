@@ -13,32 +13,79 @@
  * @module
  */
 
-import { formatAddr } from "./_net/address.ts";
-import { peerIp } from "./_server/ip.ts";
-import { Chat, Member } from "./_server/chat.ts";
-import { closeQuietly, isDisconnect } from "./_net/disconnect.ts";
-import { drain, FrameTooLargeError, Outbox, readLines } from "./_net/framing.ts";
+import { Chat } from "./_server/chat.ts";
+import { type ConnectionLimits, Connections } from "./_server/connections.ts";
 import { type Logger, type LogLevel, makeLogger } from "./_server/log.ts";
-import { type RetentionPolicy, SqliteStore, type Store } from "./_server/store.ts";
-import { Guard } from "./_server/guard.ts";
-import { Listeners, type ServerConn, type TlsFiles } from "./_server/listeners.ts";
-import { TokenBucket } from "./_net/token_bucket.ts";
+import { NdjsonAdapter } from "./_server/ndjson.ts";
 import {
-  decodeClientFrame,
+  DEFAULT_MAX_DB_BYTES,
+  type RetentionPolicy,
+  SqliteStore,
+  type Store,
+} from "./_server/store.ts";
+import { Guard } from "./_server/guard.ts";
+import { Listeners, type TlsFiles } from "./_server/listeners.ts";
+import {
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_PORT,
   DEFAULT_ROOM,
   DEFAULT_TLS_PORT,
-  encodeFrame,
-  type ErrorCode,
-  type LeaveReason,
   nameProblem,
   roomProblem,
-  type ServerFrame,
 } from "./protocol.ts";
 
 export type { LogLevel } from "./_server/log.ts";
 export type { TlsFiles } from "./_server/listeners.ts";
+
+/**
+ * What {@linkcode ChatServer} takes for each option not given (and `tlsPort` for the port of
+ * `tls`): the one place the server's defaults are written. `parley serve --help` prints them,
+ * and a test checks the figures README.md and docs/PROTOCOL.md give against them. `byteRate`
+ * and `byteRatePerIp` are 0 instead when `rate` is 0.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { DEFAULTS } from "./server.ts";
+ *
+ * assertEquals(DEFAULTS.port, 7342);
+ * ```
+ */
+export const DEFAULTS: Readonly<
+  & Required<
+    Omit<
+      ServerOptions,
+      "rooms" | "retainDays" | "retainMessages" | "tls" | "password" | "operators"
+    >
+  >
+  & { tlsPort: number }
+> = {
+  hostname: "127.0.0.1",
+  port: DEFAULT_PORT,
+  tlsPort: DEFAULT_TLS_PORT,
+  maxUsers: Infinity,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  maxQueueBytes: 1024 * 1024,
+  db: ":memory:",
+  history: 50,
+  defaultRoom: DEFAULT_ROOM,
+  maxRooms: 10_000,
+  maxRoomsPerIp: 100,
+  maxDbBytes: DEFAULT_MAX_DB_BYTES,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 100,
+  rate: 20,
+  burst: 60,
+  byteRate: 4096,
+  byteBurst: 128 * 1024,
+  byteRatePerIp: 16 * 1024,
+  byteBurstPerIp: 1024 * 1024,
+  pingIntervalMs: 30_000,
+  pingTimeoutMs: 20_000,
+  helloTimeoutMs: 10_000,
+  plain: true,
+  logLevel: "warn",
+};
 
 /** How to run a {@linkcode ChatServer}. */
 export interface ServerOptions {
@@ -196,50 +243,6 @@ export interface ServerOptions {
   logLevel?: LogLevel;
 }
 
-/** How long a connection that is being closed may take to receive its last frames. */
-const LINGER_MS = 2000;
-
-/** Consecutive refused frames after which a flooding client is disconnected. */
-const FLOOD_STRIKES = 100;
-
-/** One connection: its socket, its queue of bytes to write, and its member of the chat. */
-class Session {
-  closing = false;
-  /** When the peer was last heard from, or connected (performance.now() milliseconds). */
-  lastHeard: number;
-  readonly connectedAt: number;
-  /** When a ping was sent that is not answered yet. */
-  pingSentAt: number | undefined;
-  /** Frames refused in a row for flooding. */
-  strikes = 0;
-  readonly bucket: TokenBucket | undefined;
-  /** The bytes of text it may send; none without a byte rate. */
-  byteBucket: TokenBucket | undefined;
-  lingerTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Settles once the last frames are written and the write side is shut, or given up on. */
-  goodbye: Promise<void> | undefined;
-  readonly outbox: Outbox;
-  readonly member: Member;
-
-  constructor(
-    readonly conn: ServerConn,
-    readonly ip: string,
-    maxQueueBytes: number,
-    bucket: TokenBucket | undefined,
-    end: (session: Session, reason: LeaveReason, message?: string) => void,
-  ) {
-    this.connectedAt = this.lastHeard = performance.now();
-    this.bucket = bucket;
-    this.outbox = new Outbox(conn, maxQueueBytes);
-    this.member = new Member(
-      ip,
-      formatAddr(conn.remoteAddr),
-      (bytes) => this.outbox.push(bytes),
-      (reason, message) => end(this, reason, message),
-    );
-  }
-}
-
 /**
  * A chat server listening on TCP. It starts listening when constructed; {@linkcode shutdown}
  * (or `await using`) tells every client and closes.
@@ -257,27 +260,10 @@ export class ChatServer implements AsyncDisposable {
   #log: Logger;
   #store: Store;
   #chat: Chat;
-  #maxFrameBytes: number;
-  #maxQueueBytes: number;
-  #maxConnections: number;
-  #maxConnectionsPerIp: number;
-  #rate: number;
-  #burst: number;
-  #byteRate: number;
-  #byteBurst: number;
-  #byteRatePerIp: number;
-  #byteBurstPerIp: number;
-  /** The bytes of text each address may send, kept until full again even with no connection
-   * open, so that reconnecting gains nothing. */
-  #byteBucketsPerIp = new Map<string, TokenBucket>();
-  #pingIntervalMs: number;
-  #pingTimeoutMs: number;
-  #helloTimeoutMs: number;
-  #sweepTimer: ReturnType<typeof setInterval>;
-  #sessions = new Set<Session>();
-  /** Open connections by peer IP address. */
-  #perIp = new Map<string, number>();
-  #handlers = new Set<Promise<void>>();
+  /** What every way in shares: caps, bans at accept, liveness, flood control. */
+  #connections: Connections;
+  /** The one way in so far: NDJSON over TCP and TLS. */
+  #ndjson: NdjsonAdapter;
   #shuttingDown = false;
 
   /**
@@ -292,47 +278,50 @@ export class ChatServer implements AsyncDisposable {
    * naming the file, the cause and what to do.
    */
   constructor(options: ServerOptions = {}) {
-    const maxUsers = options.maxUsers ?? Infinity;
-    this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.#maxQueueBytes = options.maxQueueBytes ?? 1024 * 1024;
-    const history = options.history ?? 50;
-    this.#maxConnections = options.maxConnections ?? 10_000;
-    this.#maxConnectionsPerIp = options.maxConnectionsPerIp ?? 100;
-    this.#rate = options.rate ?? 20;
-    this.#burst = options.burst ?? 60;
-    this.#byteRate = options.byteRate ?? (this.#rate === 0 ? 0 : 4096);
-    this.#byteBurst = options.byteBurst ?? 128 * 1024;
-    this.#byteRatePerIp = options.byteRatePerIp ?? (this.#rate === 0 ? 0 : 16 * 1024);
-    this.#byteBurstPerIp = options.byteBurstPerIp ?? 1024 * 1024;
-    const maxRooms = options.maxRooms ?? 10_000;
-    const maxRoomsPerIp = options.maxRoomsPerIp ?? 100;
-    this.#pingIntervalMs = options.pingIntervalMs ?? 30_000;
-    this.#pingTimeoutMs = options.pingTimeoutMs ?? 20_000;
-    this.#helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
+    const maxUsers = options.maxUsers ?? DEFAULTS.maxUsers;
+    const maxFrameBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes;
+    const maxQueueBytes = options.maxQueueBytes ?? DEFAULTS.maxQueueBytes;
+    const history = options.history ?? DEFAULTS.history;
+    const rate = options.rate ?? DEFAULTS.rate;
+    const limits: ConnectionLimits = {
+      maxConnections: options.maxConnections ?? DEFAULTS.maxConnections,
+      maxConnectionsPerIp: options.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp,
+      rate,
+      burst: options.burst ?? DEFAULTS.burst,
+      byteRate: options.byteRate ?? (rate === 0 ? 0 : DEFAULTS.byteRate),
+      byteBurst: options.byteBurst ?? DEFAULTS.byteBurst,
+      byteRatePerIp: options.byteRatePerIp ?? (rate === 0 ? 0 : DEFAULTS.byteRatePerIp),
+      byteBurstPerIp: options.byteBurstPerIp ?? DEFAULTS.byteBurstPerIp,
+      pingIntervalMs: options.pingIntervalMs ?? DEFAULTS.pingIntervalMs,
+      pingTimeoutMs: options.pingTimeoutMs ?? DEFAULTS.pingTimeoutMs,
+      helloTimeoutMs: options.helloTimeoutMs ?? DEFAULTS.helloTimeoutMs,
+    };
+    const maxRooms = options.maxRooms ?? DEFAULTS.maxRooms;
+    const maxRoomsPerIp = options.maxRoomsPerIp ?? DEFAULTS.maxRoomsPerIp;
     requirePositive("maxUsers", maxUsers);
-    requirePositive("maxFrameBytes", this.#maxFrameBytes);
-    requirePositive("maxQueueBytes", this.#maxQueueBytes);
-    requirePositive("maxConnections", this.#maxConnections);
-    requirePositive("maxConnectionsPerIp", this.#maxConnectionsPerIp);
-    requirePositive("pingTimeoutMs", this.#pingTimeoutMs);
-    requirePositive("helloTimeoutMs", this.#helloTimeoutMs);
-    requirePositive("byteBurst", this.#byteBurst);
-    requirePositive("byteBurstPerIp", this.#byteBurstPerIp);
+    requirePositive("maxFrameBytes", maxFrameBytes);
+    requirePositive("maxQueueBytes", maxQueueBytes);
+    requirePositive("maxConnections", limits.maxConnections);
+    requirePositive("maxConnectionsPerIp", limits.maxConnectionsPerIp);
+    requirePositive("pingTimeoutMs", limits.pingTimeoutMs);
+    requirePositive("helloTimeoutMs", limits.helloTimeoutMs);
+    requirePositive("byteBurst", limits.byteBurst);
+    requirePositive("byteBurstPerIp", limits.byteBurstPerIp);
     requirePositive("maxRooms", maxRooms);
     requirePositive("maxRoomsPerIp", maxRoomsPerIp);
     for (
       const [name, value] of [
         ["history", history],
-        ["rate", this.#rate],
-        ["burst", this.#burst],
-        ["byteRate", this.#byteRate],
-        ["byteRatePerIp", this.#byteRatePerIp],
-        ["pingIntervalMs", this.#pingIntervalMs],
+        ["rate", limits.rate],
+        ["burst", limits.burst],
+        ["byteRate", limits.byteRate],
+        ["byteRatePerIp", limits.byteRatePerIp],
+        ["pingIntervalMs", limits.pingIntervalMs],
       ] as const
     ) {
-      if (!(value >= 0)) throw new RangeError(`Option "${name}" must be 0 or more: got ${value}`);
+      if (!(value >= 0)) throw new RangeError(`Option "${name}" must be 0 or more: got "${value}"`);
     }
-    const defaultRoom = options.defaultRoom ?? DEFAULT_ROOM;
+    const defaultRoom = options.defaultRoom ?? DEFAULTS.defaultRoom;
     for (const room of [defaultRoom, ...options.rooms ?? []]) {
       const problem = roomProblem(room);
       if (problem !== undefined) throw new TypeError(problem);
@@ -344,24 +333,24 @@ export class ChatServer implements AsyncDisposable {
       const problem = nameProblem(name);
       if (problem !== undefined) throw new TypeError(`Operator: ${problem}`);
     }
-    this.#log = makeLogger(options.logLevel ?? "warn");
+    this.#log = makeLogger(options.logLevel ?? DEFAULTS.logLevel);
     this.#listeners = new Listeners(
       {
-        hostname: options.hostname ?? "127.0.0.1",
-        port: options.plain === false ? undefined : options.port ?? DEFAULT_PORT,
-        tls: options.tls && { ...options.tls, port: options.tls.port ?? DEFAULT_TLS_PORT },
+        hostname: options.hostname ?? DEFAULTS.hostname,
+        port: (options.plain ?? DEFAULTS.plain) ? options.port ?? DEFAULTS.port : undefined,
+        tls: options.tls && { ...options.tls, port: options.tls.port ?? DEFAULTS.tlsPort },
       },
-      (conn) => this.#accept(conn),
+      (conn) => this.#ndjson.accept(conn),
       this.#log,
     );
     const retention: RetentionPolicy = {};
     if (options.retainDays !== undefined) retention.days = options.retainDays;
     if (options.retainMessages !== undefined) retention.messagesPerRoom = options.retainMessages;
     try {
-      this.#store = new SqliteStore(options.db ?? ":memory:", {
+      this.#store = new SqliteStore(options.db ?? DEFAULTS.db, {
         log: this.#log,
         retention,
-        ...(options.maxDbBytes !== undefined ? { maxBytes: options.maxDbBytes } : {}),
+        maxBytes: options.maxDbBytes ?? DEFAULTS.maxDbBytes,
       });
     } catch (error) {
       this.#listeners.close();
@@ -382,14 +371,14 @@ export class ChatServer implements AsyncDisposable {
       store: this.#store,
       guard: this.#guard,
       log: this.#log,
-      connectionCount: () => this.#sessions.size,
+      connectionCount: () => this.#connections.size,
       maxUsers,
-      maxFrameBytes: this.#maxFrameBytes,
-      maxQueueBytes: this.#maxQueueBytes,
-      rate: this.#rate,
-      burst: this.#burst,
-      byteRate: this.#byteRate,
-      byteBurst: this.#byteBurst,
+      maxFrameBytes,
+      maxQueueBytes,
+      rate: limits.rate,
+      burst: limits.burst,
+      byteRate: limits.byteRate,
+      byteBurst: limits.byteBurst,
       maxRooms,
       maxRoomsPerIp,
       history,
@@ -397,11 +386,14 @@ export class ChatServer implements AsyncDisposable {
       fixedRooms: options.rooms,
       retention,
     });
+    this.#connections = new Connections(this.#chat, this.#guard, this.#log, limits);
+    this.#ndjson = new NdjsonAdapter(this.#connections, {
+      maxFrameBytes,
+      maxQueueBytes,
+      log: this.#log,
+    });
     this.tlsAddr = this.#listeners.tlsAddr;
     this.addr = (this.#listeners.plainAddr ?? this.tlsAddr)!;
-    const timeouts = [this.#pingTimeoutMs, this.#helloTimeoutMs];
-    if (this.#pingIntervalMs > 0) timeouts.push(this.#pingIntervalMs);
-    this.#sweepTimer = setInterval(() => this.#sweep(), Math.max(20, Math.min(...timeouts) / 4));
   }
 
   /** Resolves when the server has shut down and every connection is closed. */
@@ -442,7 +434,7 @@ export class ChatServer implements AsyncDisposable {
 
   /** How many connections are open, joined or not. */
   get connectionCount(): number {
-    return this.#sessions.size;
+    return this.#connections.size;
   }
 
   /**
@@ -453,16 +445,12 @@ export class ChatServer implements AsyncDisposable {
   shutdown(): Promise<void> {
     if (!this.#shuttingDown) {
       this.#shuttingDown = true;
-      this.#log("info", `shutting down, ${this.#sessions.size} connection(s) open`);
+      this.#log("info", `shutting down, ${this.#connections.size} connection(s) open`);
       this.#listeners.close();
-      clearInterval(this.#sweepTimer);
-      this.#chat.close();
-      for (const session of this.#sessions) {
-        this.#end(session, "server_shutdown", "The server is shutting down");
-      }
+      this.#connections.shutdown();
       (async () => {
         await this.#listeners.closed();
-        while (this.#handlers.size > 0) await Promise.all(this.#handlers);
+        await this.#ndjson.closed();
         await this.#store.close();
       })().then(this.#finished.resolve, this.#finished.reject);
     }
@@ -473,212 +461,8 @@ export class ChatServer implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.shutdown();
   }
-
-  #accept(conn: ServerConn): void {
-    if (this.#shuttingDown) return closeQuietly(conn);
-    if ("setNoDelay" in conn) conn.setNoDelay(true);
-    // One spelling per address, so that caps and bans see an IPv4 client of a dual-stack
-    // listener (`::ffff:a.b.c.d`) as the IPv4 address it is.
-    const ip = peerIp(conn.remoteAddr.hostname);
-    const session = new Session(
-      conn,
-      ip,
-      this.#maxQueueBytes,
-      this.#rate > 0 ? new TokenBucket(this.#rate, this.#burst, performance.now()) : undefined,
-      (session, reason, message) => this.#end(session, reason, message),
-    );
-    if (this.#byteRate > 0) {
-      session.byteBucket = new TokenBucket(this.#byteRate, this.#byteBurst, performance.now());
-    }
-    // The chat charges the text it stores or passes on; what it refuses costs nothing.
-    session.member.charge = (cost) => this.#takeBytes(session, cost, performance.now());
-    this.#sessions.add(session);
-    const fromIp = (this.#perIp.get(ip) ?? 0) + 1;
-    this.#perIp.set(ip, fromIp);
-    this.#log("info", `${session.member.label} connected`);
-    const handler = this.#serve(session).finally(() => this.#handlers.delete(handler));
-    this.#handlers.add(handler);
-    if (this.#sessions.size > this.#maxConnections) {
-      this.#end(
-        session,
-        "too_many_connections",
-        `The server has its maximum of ${this.#maxConnections} connections; try again later`,
-      );
-    } else if (fromIp > this.#maxConnectionsPerIp) {
-      this.#end(
-        session,
-        "too_many_connections",
-        `Your address has its maximum of ${this.#maxConnectionsPerIp} connections open`,
-      );
-    } else {
-      let ban;
-      try {
-        ban = this.#guard.banOn({ ip });
-      } catch {
-        // The store could not say (and has logged why); `hello` asks again, and is refused
-        // with `store_failed` if it still cannot.
-      }
-      if (ban !== undefined) {
-        this.#end(
-          session,
-          "banned",
-          `Your address is banned${ban.until ? ` until ${ban.until}` : ""}`,
-        );
-      }
-    }
-  }
-
-  /** The reading loop of one connection. */
-  async #serve(session: Session): Promise<void> {
-    try {
-      for await (const line of readLines(session.conn, this.#maxFrameBytes)) {
-        // A closing session lingers so its last frames arrive; what it sends meanwhile is dropped.
-        if (!session.closing) await this.#receive(session, line);
-      }
-    } catch (error) {
-      if (error instanceof FrameTooLargeError) {
-        this.#end(session, "frame_too_large", `${error.message}; closing the connection`);
-        await drain(session.conn);
-      } else if (error instanceof Deno.errors.InvalidData) {
-        this.#log("info", `${session.member.label} TLS failed: ${error.message}`);
-      } else if (!isDisconnect(error)) {
-        this.#log("error", `${session.member.label} failed: ${error}`);
-      }
-    }
-    // The peer may have only half-closed: let it have what is queued for it.
-    this.#end(session, "disconnected");
-    await session.goodbye;
-    clearTimeout(session.lingerTimer);
-    closeQuietly(session.conn);
-    this.#sessions.delete(session);
-    const fromIp = this.#perIp.get(session.ip)! - 1;
-    if (fromIp === 0) this.#perIp.delete(session.ip);
-    else this.#perIp.set(session.ip, fromIp);
-    this.#log("info", `${session.member.label} closed`);
-  }
-
-  /** Handles one line: liveness and flood control here, the rest in the chat. Returns a
-   * promise while the chat checks a password. */
-  #receive(session: Session, line: Uint8Array): void | Promise<void> {
-    const now = performance.now();
-    session.lastHeard = now;
-    session.pingSentAt = undefined;
-    const result = decodeClientFrame(line);
-    if (!result.ok) {
-      this.#log("info", `${session.member.label} sent a bad frame: ${result.code}`);
-      return this.#send(session, { type: "error", code: result.code, message: result.message });
-    }
-    const frame = result.frame;
-    if (frame.type === "pong") return;
-    if (session.bucket && frame.type !== "quit" && !session.bucket.take(now)) {
-      if (++session.strikes >= FLOOD_STRIKES) {
-        return this.#end(session, "rate_limited", "Too many frames for too long; disconnecting");
-      }
-      return this.#send(session, {
-        type: "error",
-        code: "rate_limited",
-        message: `Slow down: at most ${this.#rate} frames a second; this one was dropped`,
-      });
-    }
-    session.strikes = 0;
-    if (frame.type === "ping") {
-      return this.#send(
-        session,
-        frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id },
-      );
-    }
-    return this.#chat.receive(session.member, frame, line.length);
-  }
-
-  /**
-   * Takes `cost` bytes from the session's byte rate and its address's; if either has too few,
-   * takes none and says why. A connection that has sent little lately (its own bucket still half
-   * full after this) may overdraw its address's bucket by up to a second of its rate, so that a
-   * quiet user is not refused for what others at its address sent just before: the address's
-   * bytes are still bounded, by one second's more.
-   */
-  #takeBytes(session: Session, cost: number, now: number): string | undefined {
-    if (cost === 0) return undefined;
-    const own = session.byteBucket;
-    let shared: TokenBucket | undefined;
-    if (this.#byteRatePerIp > 0) {
-      shared = this.#byteBucketsPerIp.get(session.ip);
-      if (shared === undefined) {
-        shared = new TokenBucket(this.#byteRatePerIp, this.#byteBurstPerIp, now);
-        this.#byteBucketsPerIp.set(session.ip, shared);
-      }
-    }
-    if (own !== undefined && !own.has(now, cost)) {
-      return `Slow down: at most ${this.#byteRate} bytes a second of text from one connection; ` +
-        "this one was dropped";
-    }
-    if (shared !== undefined && !shared.has(now, cost)) {
-      const quiet = own !== undefined && own.level(now) - cost >= this.#byteBurst / 2;
-      if (!quiet || shared.level(now) - cost < -this.#byteRatePerIp) {
-        return `Slow down: at most ${this.#byteRatePerIp} bytes a second of text from your ` +
-          "address; this one was dropped";
-      }
-    }
-    own?.spend(cost);
-    shared?.spend(cost);
-    return undefined;
-  }
-
-  #send(session: Session, frame: ServerFrame): void {
-    if (!session.outbox.push(encodeFrame(frame))) {
-      this.#end(session, "slow_consumer", "You fell too far behind; closing the connection");
-    }
-  }
-
-  /** Pings idle connections, drops those that do not answer, closes those that never said
-   * `hello`. One timer for all connections. */
-  #sweep(): void {
-    const now = performance.now();
-    for (const session of this.#sessions) {
-      if (session.closing) continue;
-      if (session.member.name === undefined) {
-        if (now - session.connectedAt > this.#helloTimeoutMs) {
-          this.#end(session, "hello_timeout", 'No "hello" in time; closing the connection');
-        }
-      } else if (session.pingSentAt !== undefined) {
-        if (now - session.pingSentAt > this.#pingTimeoutMs) {
-          this.#end(session, "timeout", "No answer to ping; closing the connection");
-        }
-      } else if (this.#pingIntervalMs > 0 && now - session.lastHeard > this.#pingIntervalMs) {
-        session.pingSentAt = now;
-        this.#send(session, { type: "ping", id: Math.floor(now) });
-      }
-    }
-    // A full bucket is no different from a new one.
-    for (const [ip, bucket] of this.#byteBucketsPerIp) {
-      if (!this.#perIp.has(ip) && bucket.full(now)) this.#byteBucketsPerIp.delete(ip);
-    }
-  }
-
-  /**
-   * Ends a session: the user leaves the chat (the others are told why, unless the whole server
-   * is going), the client gets `error` with `reason` as its code if a `message` is given, and
-   * the connection closes once that is written, or after {@linkcode LINGER_MS} if the client
-   * does not take it.
-   */
-  #end(session: Session, reason: LeaveReason, message?: string): void {
-    if (session.closing) return;
-    session.closing = true;
-    session.member.open = false;
-    if (!this.#shuttingDown) this.#chat.leave(session.member, reason);
-    if (message !== undefined) {
-      if (reason === "slow_consumer") session.outbox.clear();
-      session.outbox.push(encodeFrame({ type: "error", code: reason as ErrorCode, message }), true);
-    }
-    session.lingerTimer = setTimeout(() => closeQuietly(session.conn), LINGER_MS);
-    session.goodbye = session.outbox.flushed().then(() => session.conn.closeWrite()).catch(
-      () => {
-        // Closed already: the reading loop finishes the job.
-      },
-    );
-  }
 }
 
 function requirePositive(name: string, value: number): void {
-  if (!(value > 0)) throw new RangeError(`Option "${name}" must be positive: got ${value}`);
+  if (!(value > 0)) throw new RangeError(`Option "${name}" must be positive: got "${value}"`);
 }

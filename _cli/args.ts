@@ -1,5 +1,6 @@
 // Reading command-line options: unknown options and bad values become one-line usage errors.
 
+import { errorMessage } from "../_protocol/error_message.ts";
 import { parseArgs, type ParseArgsOptions, type ParsedArgs } from "./std.ts";
 
 /** Exit code: done. */
@@ -93,7 +94,7 @@ export async function secretOption(
   try {
     text = await Deno.readTextFile(file);
   } catch (error) {
-    throw new UsageError(`cannot read password file "${file}": ${(error as Error).message}`);
+    throw new UsageError(`cannot read password file "${file}": ${errorMessage(error)}`);
   }
   const secret = text.split(/\r?\n/)[0]!;
   if (secret === "") throw new UsageError(`password file "${file}" has an empty first line`);

@@ -1,6 +1,7 @@
 // `parley connect`: join a chat server from a terminal (interactive) or a pipe (scripts, bots).
 
 import { parseAddr } from "../_net/address.ts";
+import { errorMessage } from "../_protocol/error_message.ts";
 import {
   EXIT_FAILURE,
   EXIT_OK,
@@ -72,7 +73,7 @@ export async function connectCommand(args: string[]): Promise<number> {
       port: tls ? DEFAULT_TLS_PORT : DEFAULT_PORT,
     });
   } catch (error) {
-    throw new UsageError(`connect: ${(error as Error).message}`);
+    throw new UsageError(`connect: ${errorMessage(error)}`);
   }
   const bell = stringOption(parsed, "bell") ?? "mention";
   if (!(BELL_MODES as readonly string[]).includes(bell)) {
@@ -85,7 +86,7 @@ export async function connectCommand(args: string[]): Promise<number> {
     try {
       caCerts = [await Deno.readTextFile(caFile)];
     } catch (error) {
-      throw new UsageError(`connect: cannot read --ca "${caFile}": ${(error as Error).message}`);
+      throw new UsageError(`connect: cannot read --ca "${caFile}": ${errorMessage(error)}`);
     }
   }
   const interactive = Deno.stdin.isTerminal() && parsed.json !== true;

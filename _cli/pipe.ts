@@ -1,6 +1,7 @@
 // Pipe mode: each stdin line is a message; what arrives is printed one line at a time.
 
 import { EXIT_FAILURE, EXIT_OK } from "./args.ts";
+import { errorMessage } from "../_protocol/error_message.ts";
 import { TextLineStream } from "./std.ts";
 import { type ChatClient, FrameTooLargeError } from "../client.ts";
 import { foldName, type ServerFrame } from "../protocol.ts";
@@ -33,9 +34,10 @@ export async function runPipe(client: ChatClient, options: PipeOptions): Promise
       return EXIT_FAILURE;
     }
   }
+  const limit = limitLineBytes(client.welcome.maxFrameBytes);
   const lines = Deno.stdin.readable
+    .pipeThrough(limit.stream)
     .pipeThrough(new TextDecoderStream())
-    .pipeThrough(limitLineLength(client.welcome.maxFrameBytes))
     .pipeThrough(new TextLineStream({ allowCR: true }))
     .getReader();
   // Why the connection broke, if it did: said rather than whatever sending then ran into.
@@ -51,8 +53,11 @@ export async function runPipe(client: ChatClient, options: PipeOptions): Promise
   let failure: unknown;
   try {
     for (let next = await lines.read(); !next.done; next = await lines.read()) {
+      // Checked before each line, or the start of the line that was too long would be sent.
+      limit.check();
       if (next.value.trim() !== "") client.send(next.value, { room });
     }
+    limit.check();
   } catch (error) {
     failure = error;
     await lines.cancel();
@@ -64,7 +69,7 @@ export async function runPipe(client: ChatClient, options: PipeOptions): Promise
     return EXIT_FAILURE;
   }
   if (failure !== undefined) {
-    console.error(`parley: ${(failure as Error).message}`);
+    console.error(`parley: ${errorMessage(failure)}`);
     return EXIT_FAILURE;
   }
   return EXIT_OK;
@@ -81,7 +86,7 @@ export function connectionFailure(error: unknown): string {
     const limit = Number.isInteger(mib) ? `${mib} MiB` : `${error.limit} bytes`;
     return `the server sent a frame over ${limit}; disconnecting`;
   }
-  return `lost the server: ${(error as Error).message}`;
+  return `lost the server: ${errorMessage(error)}`;
 }
 
 /** Joins `room` and leaves the default room; returns why not, if the server refused. */
@@ -112,14 +117,26 @@ function printText(frame: ServerFrame): void {
   else console.error(formatted.text);
 }
 
-/** Fails the stream, before TextLineStream buffers it, on a line longer than `max` characters. */
-function limitLineLength(max: number): TransformStream<string, string> {
+const LF = 0x0a;
+
+/**
+ * Ends the stream, before TextLineStream buffers it, at a line longer than `max` bytes: counted
+ * in the UTF-8 that stdin holds, as the server counts its frame limit. The line's ending, `\n`,
+ * is not counted; a `\r` before it is. `check` then throws a RangeError saying which line.
+ *
+ * The stream ends rather than fails because Deno (2.9) reports an error thrown in a transform
+ * of a pipe as uncaught, with a stack trace, even when the reader at the end catches it.
+ */
+function limitLineBytes(
+  max: number,
+): { stream: TransformStream<Uint8Array, Uint8Array>; check(): void } {
   let lineLength = 0;
   let lineNumber = 1;
-  return new TransformStream({
+  let failure: RangeError | undefined;
+  const stream = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       let start = 0;
-      for (let end = chunk.indexOf("\n"); end !== -1; end = chunk.indexOf("\n", start)) {
+      for (let end = chunk.indexOf(LF); end !== -1; end = chunk.indexOf(LF, start)) {
         lineLength += end - start;
         if (lineLength > max) break;
         lineLength = 0;
@@ -128,11 +145,16 @@ function limitLineLength(max: number): TransformStream<string, string> {
       }
       if (lineLength <= max) lineLength += chunk.length - start;
       if (lineLength > max) {
-        throw new RangeError(
+        failure = new RangeError(
           `Line ${lineNumber} of stdin is longer than the server takes (${max} bytes); stopped there`,
         );
+        return controller.terminate();
       }
       controller.enqueue(chunk);
     },
   });
+  const check = () => {
+    if (failure !== undefined) throw failure;
+  };
+  return { stream, check };
 }

@@ -1,6 +1,7 @@
 // `parley serve`: run a chat server until SIGINT or SIGTERM.
 
 import { formatAddr, parsePort } from "../_net/address.ts";
+import { errorMessage } from "../_protocol/error_message.ts";
 import {
   EXIT_FAILURE,
   EXIT_OK,
@@ -13,65 +14,55 @@ import {
 } from "./args.ts";
 import { onTerminationSignals } from "./signals.ts";
 import { LOG_LEVELS, type LogLevel } from "../_server/log.ts";
-import {
-  DEFAULT_MAX_FRAME_BYTES,
-  DEFAULT_PORT,
-  DEFAULT_ROOM,
-  DEFAULT_TLS_PORT,
-  nameProblem,
-  roomProblem,
-} from "../protocol.ts";
-import {
-  DEFAULT_MAX_DB_BYTES,
-  defaultDatabasePath,
-  MIN_MAX_DB_BYTES,
-  StoreOpenError,
-} from "../_server/store.ts";
-import { ChatServer, type ServerOptions } from "../server.ts";
+import { nameProblem, roomProblem } from "../protocol.ts";
+import { defaultDatabasePath, MIN_MAX_DB_BYTES, StoreOpenError } from "../_server/store.ts";
+import { ChatServer, DEFAULTS, type ServerOptions } from "../server.ts";
 
+// Laid out by hand, to be read in a terminal: the formatter would wrap the long defaults.
+// deno-fmt-ignore
 const HELP = `Usage: parley serve [options]
 
 Runs a chat server until interrupted (Ctrl-C, SIGTERM).
 
 Options:
-  --host HOST            address to listen on (default 127.0.0.1: this machine only;
+  --host HOST            address to listen on (default ${DEFAULTS.hostname}: this machine only;
                          0.0.0.0 for all IPv4 interfaces, :: for IPv6 and IPv4)
-  --port PORT            port to listen on, 0 for any free one (default ${DEFAULT_PORT})
+  --port PORT            port to listen on, 0 for any free one (default ${DEFAULTS.port})
   --max-users N          users at once; one more gets "server_full" (default: no limit)
-  --max-frame-bytes N    longest frame a client may send (default ${DEFAULT_MAX_FRAME_BYTES})
+  --max-frame-bytes N    longest frame a client may send (default ${DEFAULTS.maxFrameBytes})
   --max-queue-bytes N    bytes waiting for one client before it is dropped as a slow
-                         consumer (default 1048576)
+                         consumer (default ${DEFAULTS.maxQueueBytes})
   --db PATH              SQLite file for rooms' history and topics, created if missing
                          (default ${defaultDatabasePath()});
                          :memory: keeps nothing after the server stops
-  --history N            messages a client gets on entering a room (default 50)
-  --default-room ROOM    the room every connection starts in (default ${DEFAULT_ROOM})
+  --history N            messages a client gets on entering a room (default ${DEFAULTS.history})
+  --default-room ROOM    the room every connection starts in (default ${DEFAULTS.defaultRoom})
   --rooms A,B,C          a fixed set of rooms; joining any other is refused
                          (default: joining a room creates it)
-  --max-rooms N          rooms at once; making one more is refused (default 10000)
-  --max-rooms-per-ip N   rooms at once made by one IP address (default 100)
+  --max-rooms N          rooms at once; making one more is refused (default ${DEFAULTS.maxRooms})
+  --max-rooms-per-ip N   rooms at once made by one IP address (default ${DEFAULTS.maxRoomsPerIp})
   --retain-days N        forget messages older than N days (default: keep them)
   --retain-messages N    keep at most N messages per room (default: keep them all)
   --max-db-bytes N       bound of the database's size: past it the oldest messages are
-                         pruned (default ${DEFAULT_MAX_DB_BYTES}, 1 GiB; 0 for no bound)
-  --max-connections N    open connections at once (default 10000)
+                         pruned (default ${DEFAULTS.maxDbBytes}, ${gibibytes(DEFAULTS.maxDbBytes)} GiB; 0 for no bound)
+  --max-connections N    open connections at once (default ${DEFAULTS.maxConnections})
   --max-connections-per-ip N
-                         open connections from one IP address (default 100)
-  --rate N               frames a client may send per second, 0 for no limit (default 20)
-  --burst N              frames a client may send at once before --rate applies (default 60)
+                         open connections from one IP address (default ${DEFAULTS.maxConnectionsPerIp})
+  --rate N               frames a client may send per second, 0 for no limit (default ${DEFAULTS.rate})
+  --burst N              frames a client may send at once before --rate applies (default ${DEFAULTS.burst})
   --byte-rate N          bytes of text (messages, private messages, topics; each counted
                          as its frame's length plus 256) a connection may send per second,
-                         0 for no limit (default 4096; 0 if --rate is 0)
-  --byte-burst N         such bytes a connection may send at once (default 131072)
+                         0 for no limit (default ${DEFAULTS.byteRate}; 0 if --rate is 0)
+  --byte-burst N         such bytes a connection may send at once (default ${DEFAULTS.byteBurst})
   --byte-rate-per-ip N   such bytes all connections from one IP address may send per
-                         second (default 16384; 0 if --rate is 0)
-  --byte-burst-per-ip N  such bytes one IP address may send at once (default 1048576)
-  --ping-interval S      ping a client silent for S seconds, 0 never (default 30)
-  --ping-timeout S       drop a pinged client that does not answer in S seconds (default 20)
-  --hello-timeout S      close a connection that says no hello in S seconds (default 10)
+                         second (default ${DEFAULTS.byteRatePerIp}; 0 if --rate is 0)
+  --byte-burst-per-ip N  such bytes one IP address may send at once (default ${DEFAULTS.byteBurstPerIp})
+  --ping-interval S      ping a client silent for S seconds, 0 never (default ${DEFAULTS.pingIntervalMs / 1000})
+  --ping-timeout S       drop a pinged client that does not answer in S seconds (default ${DEFAULTS.pingTimeoutMs / 1000})
+  --hello-timeout S      close a connection that says no hello in S seconds (default ${DEFAULTS.helloTimeoutMs / 1000})
   --tls-cert FILE        also listen for TLS, with this certificate chain (PEM)...
   --tls-key FILE         ...and this private key (PEM); SIGHUP reloads both
-  --tls-port PORT        the TLS port (default ${DEFAULT_TLS_PORT})
+  --tls-port PORT        the TLS port (default ${DEFAULTS.tlsPort})
   --no-plain             take TLS connections only
   --password-file FILE   clients must give the password in FILE (first line); the
                          PARLEY_PASSWORD environment variable does the same
@@ -132,7 +123,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const host = stringOption(parsed, "host");
   if (host !== undefined) options.hostname = host;
   const port = stringOption(parsed, "port");
-  if (port !== undefined) options.port = portOption(port);
+  if (port !== undefined) options.port = portOption("port", port);
   const maxUsers = integerOption("serve", parsed, "max-users", 1);
   if (maxUsers !== undefined) options.maxUsers = maxUsers;
   const maxFrameBytes = integerOption("serve", parsed, "max-frame-bytes", 64);
@@ -195,7 +186,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const tlsPort = stringOption(parsed, "tls-port");
   if (certFile !== undefined && keyFile !== undefined) {
     options.tls = { certFile, keyFile };
-    if (tlsPort !== undefined) options.tls.port = portOption(tlsPort);
+    if (tlsPort !== undefined) options.tls.port = portOption("tls-port", tlsPort);
   } else if (tlsPort !== undefined || parsed.plain === false) {
     throw new UsageError("serve: --tls-port and --no-plain need --tls-cert and --tls-key");
   }
@@ -237,7 +228,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     server.reloadTls().then(
       () => console.error("parley: TLS certificate reloaded"),
       // The message says what happened: the old certificate stays, or the port was lost.
-      (error) => console.error(`parley: ${(error as Error).message}`),
+      (error) => console.error(`parley: ${errorMessage(error)}`),
     );
   };
   if (options.tls !== undefined && Deno.build.os !== "windows") {
@@ -259,6 +250,11 @@ export async function serveCommand(args: string[]): Promise<number> {
   return EXIT_OK;
 }
 
+/** How many GiB `bytes` is. */
+function gibibytes(bytes: number): number {
+  return bytes / 1024 ** 3;
+}
+
 function reachHint(hostname: string): string {
   if (hostname === "0.0.0.0" || hostname === "::") {
     return "Other machines can connect: make sure a firewall lets them reach this port.";
@@ -270,11 +266,11 @@ function reachHint(hostname: string): string {
   return `Machines that can reach ${hostname} can connect.`;
 }
 
-function portOption(text: string): number {
+function portOption(flag: string, text: string): number {
   try {
     return parsePort(text);
   } catch (error) {
-    throw new UsageError(`serve: --port: ${(error as Error).message}`);
+    throw new UsageError(`serve: --${flag}: ${errorMessage(error)}`);
   }
 }
 

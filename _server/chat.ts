@@ -1,24 +1,22 @@
-// The chat itself, apart from sockets: users and their names, rooms and their members, private
-// messages, and history. The server hands it each decoded frame with the member that sent it;
-// it answers by queueing encoded frames on members. Room messages are stored before anyone
-// receives them: they collect for one event-loop turn, are written in one transaction, then
-// fanned out, each encoded once for all its recipients.
+// The chat itself, knowing no transport: users and their names, rooms and their members, private
+// messages, and history. It is handed each decoded frame with the peer that sent it, and answers
+// by giving peers frames (peer.ts); a peer that closes reaches it through `leave`. Room messages
+// are stored, then delivered, by the fan-out (fanout.ts); who may come in and what they may do is
+// the guard's to say (guard.ts); lists and history come a page at a time (pages.ts); the rooms
+// that exist are in rooms.ts, and what operators do in moderation.ts.
 
-import { clearImmediate, setImmediate } from "node:timers";
-import type { Guard } from "./guard.ts";
+import type { Guard, Verdict } from "./guard.ts";
 import type { Logger } from "./log.ts";
-import {
-  type HistoryPage,
-  type RetentionPolicy,
-  type RoomMessage,
-  type Store,
-  StoreError,
-} from "./store.ts";
-import { concat } from "../_net/framing.ts";
+import { Member } from "./member.ts";
+import { banMessage, Moderation } from "./moderation.ts";
+import { deliverEach, Fanout } from "./fanout.ts";
+import { historyFrame, LARGE_ROOM, listBudget, roomsPage, someNames, usersPage } from "./pages.ts";
+import { Outgoing, type Peer, send } from "./peer.ts";
+import { type Room, Rooms } from "./rooms.ts";
+import { type HistoryPage, type RetentionPolicy, type Store, StoreError } from "./store.ts";
 import {
   byteCost,
   type ClientFrame,
-  encodeFrame,
   type ErrorCode,
   foldName,
   type HelloFrame,
@@ -28,92 +26,20 @@ import {
   type MessageFrame,
   nameProblem,
   PROTOCOL_VERSION,
-  type RoomInfo,
   roomProblem,
-  type RoomsFrame,
   type ServerFrame,
-  type UsersFrame,
   type WelcomeFrame,
 } from "../protocol.ts";
 import { VERSION } from "../_protocol/version.ts";
 
-/**
- * A room this big no longer announces every join and leave to everyone (a room of n members
- * churning would cost n notices per change, n² in all), and lists only this many members on
- * entering; `who` still lists them all, page by page.
- */
-export const LARGE_ROOM = 500;
-
-/** The most entries in one page of `rooms` or `who`. */
-export const LIST_PAGE_ITEMS = 1000;
-
-/**
- * The most bytes of entries in one page of `rooms` or `who`, and in the names `welcome` and
- * `entered` list; never more than a quarter of a client's queue bound either. An answer that
- * passed the asker's queue bound would get the asker dropped as a slow consumer.
- */
-export const LIST_PAGE_BYTES = 64 * 1024;
-
-/** The most rooms one user may be in at once. */
-export const MAX_ROOMS_PER_USER = 100;
+export { LARGE_ROOM, LIST_PAGE_BYTES, LIST_PAGE_ITEMS } from "./pages.ts";
+export { MAX_ROOMS_PER_USER } from "./rooms.ts";
 
 /** The frames the chat handles: all but the connection's own `ping` and `pong`. */
 export type ChatFrame = Exclude<ClientFrame, { type: "ping" | "pong" }>;
 
-/** The most messages stored in one transaction: a larger batch is written at once, so that a
- * burst reaches recipients in pieces their queues can hold. */
-const MAX_BATCH = 256;
-
 /** How often old history is pruned when a retention policy is set. */
 const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
-
-/** A connection as the chat sees it: who it is, where it is, and how to reach it. */
-export class Member {
-  /** Its name once `hello` has succeeded. */
-  name: string | undefined;
-  /** Its folded name, the key in the chat's user table. */
-  key: string | undefined;
-  /** The registered name (by key) whose password it has given. */
-  proven: string | undefined;
-  /** False once the connection is ending: work finishing after an `await` must check. */
-  open = true;
-  /** When it last asked to register a name. */
-  registeredAt = -Infinity;
-  /** Its place in the order users arrived (a new name counts as arriving again): where a page
-   * of `who` ends. */
-  arrival = 0;
-  /** The rooms it is in, by key. */
-  readonly rooms = new Map<string, Room>();
-  /** Takes `cost` bytes from the connection's byte rates for text it sends; says why not if it
-   * may not send them now. The server sets it; by default nothing is counted. */
-  charge: (cost: number) => string | undefined = () => undefined;
-
-  constructor(
-    /** The peer's IP address. */
-    readonly ip: string,
-    /** The peer's address and port, for log lines. */
-    readonly label: string,
-    /** Queues bytes for the peer; false if its queue is full. */
-    readonly deliver: (bytes: Uint8Array) => boolean,
-    /** Closes the connection, first sending `error` with `reason` as its code if a `message`
-     * is given; the server then calls {@linkcode Chat.leave}. */
-    readonly drop: (reason: LeaveReason, message?: string) => void,
-  ) {}
-}
-
-/** A room, who is in it, and who made it. */
-export class Room {
-  readonly members = new Set<Member>();
-  /** Each member's place in the order they entered: where a page of `who` ends. */
-  readonly arrivals = new Map<Member, number>();
-  constructor(
-    readonly name: string,
-    readonly key: string,
-    public topic: string | undefined,
-    /** The address that made the room by joining it; none for the default and fixed rooms. */
-    readonly creator: string | undefined,
-  ) {}
-}
 
 /** How the chat behaves. */
 export interface ChatOptions {
@@ -144,52 +70,49 @@ export interface ChatOptions {
   retention: RetentionPolicy;
 }
 
-interface Pending {
-  room: Room;
-  sender: Member;
-  frame: MessageFrame;
-}
-
 /** Users, rooms and messages. */
 export class Chat {
   #options: ChatOptions;
   #store: Store;
   #log: Logger;
+  #guard: Guard;
+  /** Every peer that has sent a frame and not left, and what the chat knows of it. */
+  #members = new Map<Peer, Member>();
   /** Joined users by folded name, in the order they joined. */
   #users = new Map<string, Member>();
-  /** Rooms with members, and the fixed rooms, by folded name. */
-  #rooms = new Map<string, Room>();
-  /** The rooms sorted by key, for paging `rooms`; made again after a room comes or goes. */
-  #roomOrder: Room[] | undefined;
-  /** How many of the rooms each address made. */
-  #roomsPerIp = new Map<string, number>();
+  #rooms: Rooms;
+  #fanout: Fanout;
+  #moderation: Moderation;
   /** Counts arrivals, of users and in rooms: the places `who` pages by. */
   #arrivals = 0;
   /** The bytes a page of a list may take. */
   #listBudget: number;
   #nextMessageId: number;
-  #pending: Pending[] = [];
-  #flushTimer: ReturnType<typeof setImmediate> | undefined;
   #pruneTimer: ReturnType<typeof setInterval> | undefined;
-  #guard: Guard;
-  #started = performance.now();
-  /** Room messages in each of the last 60 seconds, for `stats`. */
-  #perSecond = new Array<number>(60).fill(0);
-  #second = 0;
 
   constructor(options: ChatOptions) {
     this.#options = options;
     this.#store = options.store;
     this.#log = options.log;
     this.#guard = options.guard;
-    this.#listBudget = Math.min(LIST_PAGE_BYTES, options.maxQueueBytes / 4);
+    this.#listBudget = listBudget(options.maxQueueBytes);
     this.#nextMessageId = this.#store.lastMessageId() + 1;
-    if (options.fixedRooms !== undefined) {
-      for (const name of [options.defaultRoom, ...options.fixedRooms]) {
-        const { failure } = this.#room(name);
-        if (failure !== undefined) throw failure;
-      }
-    }
+    this.#rooms = new Rooms(this.#store, options);
+    this.#fanout = new Fanout(this.#store, (senders, error) =>
+      // One error per message, to its sender.
+      this.#storeFailed(
+        senders,
+        `storing ${senders.length} message(s)`,
+        error,
+        "Your message could not be stored, so it was not sent",
+      ));
+    this.#moderation = new Moderation({
+      guard: this.#guard,
+      log: this.#log,
+      users: this.#users,
+      roomCount: () => this.#rooms.size,
+      connectionCount: options.connectionCount,
+    });
     const { days, messagesPerRoom } = options.retention;
     if (days !== undefined || messagesPerRoom !== undefined) {
       this.#prune();
@@ -202,14 +125,21 @@ export class Chat {
     return this.#users.size;
   }
 
+  /** Whether `peer` has joined: said `hello` and been welcomed, and not left. */
+  joined(peer: Peer): boolean {
+    return this.#members.get(peer)?.name !== undefined;
+  }
+
   /**
-   * Handles one frame from `member`, `bytes` long as it came (without its newline): text that
-   * is sent on is charged to the member (see {@linkcode byteCost}). Checking a password takes
-   * time: then it returns a promise, and the member's next frame should wait for it. Never
-   * throws: a frame whose handling fails is answered with `store_failed` (storage failed) or
+   * Handles one frame from `peer`, `bytes` long as it came (without its newline): text that is
+   * sent on is charged to the peer (see {@linkcode byteCost}). Checking a password takes time:
+   * then it returns a promise, and the peer's next frame should wait for it. Never throws: a
+   * frame whose handling fails is answered with `store_failed` (storage failed) or
    * `internal_error`, and the connection stays open.
    */
-  receive(member: Member, frame: ChatFrame, bytes = 0): void | Promise<void> {
+  receive(peer: Peer, frame: ChatFrame, bytes = 0): void | Promise<void> {
+    let member = this.#members.get(peer);
+    if (member === undefined) this.#members.set(peer, member = new Member(peer));
     try {
       const handling = this.#handle(member, frame, bytes);
       if (handling instanceof Promise) {
@@ -220,9 +150,36 @@ export class Chat {
     }
   }
 
+  /**
+   * Takes `peer` out of the chat, telling everyone who shared a room with it why. Work for it
+   * still under way (a password check) finds it gone and stops.
+   */
+  leave(peer: Peer, reason: LeaveReason): void {
+    const member = this.#members.get(peer);
+    if (member === undefined) return;
+    this.#members.delete(peer);
+    member.checking?.abort();
+    if (member.key === undefined) return;
+    this.#users.delete(member.key);
+    this.#log("info", `${member.label} "${member.name}" left: ${reason}`);
+    for (const room of member.rooms.values()) this.#leaveRoom(member, room, reason);
+  }
+
+  /**
+   * Stores and delivers what is pending, stops pruning, and forgets every peer without telling
+   * anyone (the server is going): work still under way finds its peer gone. The store is the
+   * caller's to close.
+   */
+  close(): void {
+    this.#fanout.flush();
+    clearInterval(this.#pruneTimer);
+    for (const member of this.#members.values()) member.checking?.abort();
+    this.#members.clear();
+  }
+
   #handle(member: Member, frame: ChatFrame, bytes: number): void | Promise<void> {
     if (frame.type === "hello") return this.#hello(member, frame);
-    if (frame.type === "quit") return member.drop("quit");
+    if (frame.type === "quit") return member.peer.close("quit");
     const name = member.name;
     if (name === undefined) {
       return this.#reject(member, "not_joined", 'Say "hello" with a name first');
@@ -240,8 +197,8 @@ export class Chat {
           ts: new Date().toISOString(),
         };
         if (frame.action) message.action = true;
-        this.#count();
-        return this.#queue({ room, sender: member, frame: message });
+        this.#moderation.countMessage();
+        return this.#fanout.queue({ room, sender: member, frame: message });
       }
       case "msg": {
         const target = this.#users.get(foldName(frame.to));
@@ -293,7 +250,7 @@ export class Chat {
           );
         }
         room.topic = frame.topic === "" ? undefined : frame.topic;
-        return this.#notify(room.members, {
+        return this.#fanout.notify(room.members, {
           type: "topic",
           room: room.name,
           topic: frame.topic,
@@ -305,7 +262,7 @@ export class Chat {
         const room = this.#memberRoom(member, frame.room);
         if (room === undefined) return;
         // Messages accepted but not yet stored belong in the answer too.
-        this.#flush();
+        this.#fanout.flush();
         const limit = Math.min(frame.limit ?? this.#options.history, MAX_HISTORY_LIMIT);
         return this.#sendHistory(member, room, limit, frame.before);
       }
@@ -316,28 +273,17 @@ export class Chat {
       case "kick":
       case "ban":
       case "unban":
-      case "stats":
+      case "stats": {
         if (!this.#guard.isOperator(member, name)) {
           return this.#reject(member, "not_operator", `Only operators may ${frame.type}`);
         }
-        return this.#moderate(member, name, frame);
+        const answer = this.#moderation.run(member, name, frame);
+        if ("type" in answer) return this.#send(member, answer);
+        return this.#reject(member, answer.code, answer.message);
+      }
       default:
         frame satisfies never;
     }
-  }
-
-  /** Takes `member` out of the chat, telling everyone who shared a room with it why. */
-  leave(member: Member, reason: LeaveReason): void {
-    if (member.key === undefined) return;
-    this.#users.delete(member.key);
-    this.#log("info", `${member.label} "${member.name}" left: ${reason}`);
-    for (const room of member.rooms.values()) this.#leaveRoom(member, room, reason);
-  }
-
-  /** Stores and delivers what is pending, stops pruning; the store is the caller's to close. */
-  close(): void {
-    this.#flush();
-    clearInterval(this.#pruneTimer);
   }
 
   async #hello(member: Member, frame: HelloFrame): Promise<void> {
@@ -354,26 +300,33 @@ export class Chat {
     }
     if (this.#claimableName(member, name) === undefined) return;
     const ban = this.#guard.banOn(member, name);
-    if (ban !== undefined) return member.drop("banned", banMessage(ban.until, ban.reason));
-    const refusal = await this.#guard.admit(member, name, frame);
-    if (!member.open) return;
-    if (refusal !== undefined) return this.#reject(member, refusal.code, refusal.message);
+    if (ban !== undefined) return member.peer.close("banned", banMessage(ban.until, ban.reason));
+    const verdict = await this.#check(
+      member,
+      (signal) => this.#guard.admit(member, name, frame, signal),
+    );
+    if (verdict === undefined) return;
+    if ("code" in verdict) return this.#reject(member, verdict.code, verdict.message);
+    if (verdict.proven !== undefined) member.proven = verdict.proven;
     // Checked again: the name may have been taken while the password was checked.
     const key = this.#claimableName(member, name);
     if (key === undefined || member.name !== undefined) return;
     if (this.#users.size >= this.#options.maxUsers) {
-      return member.drop("server_full", `The server is full (${this.#options.maxUsers} users)`);
+      return member.peer.close(
+        "server_full",
+        `The server is full (${this.#options.maxUsers} users)`,
+      );
     }
     member.name = name;
     member.key = key;
     member.arrival = ++this.#arrivals;
     this.#users.set(key, member);
     this.#log("info", `${member.label} joined as "${name}"`);
-    const { room: lobby, failure } = this.#room(this.#options.defaultRoom);
+    const { room: lobby, failure } = this.#rooms.open(this.#options.defaultRoom);
     const welcome: WelcomeFrame = {
       type: "welcome",
       name,
-      users: this.#someNames(lobby.members),
+      users: someNames(lobby.members, this.#listBudget),
       room: lobby.name,
       maxFrameBytes: this.#options.maxFrameBytes,
       rate: this.#options.rate,
@@ -394,9 +347,13 @@ export class Chat {
     password: string,
     token: string | undefined,
   ): Promise<void> {
-    const refusal = await this.#guard.register(member, name, password, token);
-    if (!member.open) return;
-    if (refusal !== undefined) return this.#reject(member, refusal.code, refusal.message);
+    const verdict = await this.#check(
+      member,
+      (signal) => this.#guard.register(member, name, password, token, signal),
+    );
+    if (verdict === undefined) return;
+    if ("code" in verdict) return this.#reject(member, verdict.code, verdict.message);
+    if (verdict.proven !== undefined) member.proven = verdict.proven;
     this.#log("info", `${member.label} registered "${name}"`);
     this.#send(member, {
       type: "notice",
@@ -404,108 +361,62 @@ export class Chat {
     });
   }
 
-  #moderate(
+  async #rename(member: Member, to: string, password: string | undefined): Promise<void> {
+    if (this.#claimableName(member, to) === undefined) return;
+    const ban = this.#guard.banOn(member, to);
+    if (ban !== undefined) return this.#reject(member, "banned", banMessage(ban.until, ban.reason));
+    const verdict = await this.#check(
+      member,
+      (signal) => this.#guard.prove(member, to, password, signal),
+    );
+    if (verdict === undefined || member.key === undefined) return;
+    if ("code" in verdict) return this.#reject(member, verdict.code, verdict.message);
+    if (verdict.proven !== undefined) member.proven = verdict.proven;
+    // Checked again: the name may have been taken while the password was checked.
+    const key = this.#claimableName(member, to);
+    if (key === undefined) return;
+    const from = member.name!;
+    this.#users.delete(member.key);
+    this.#users.set(key, member);
+    member.name = to;
+    member.key = key;
+    member.arrival = ++this.#arrivals;
+    this.#log("info", `${member.label} "${from}" is now "${to}"`);
+    const audience = new Set<Member>([member]);
+    for (const room of member.rooms.values()) {
+      for (const other of room.members) audience.add(other);
+    }
+    this.#fanout.notify(audience, { type: "renamed", from, to, ts: new Date().toISOString() });
+  }
+
+  /**
+   * Runs a password check for `member`, which its leaving cancels (a hash still waiting for its
+   * turn is then skipped). Resolves with the guard's verdict, or undefined if the member left
+   * meanwhile: then there is nobody to answer or record anything for.
+   */
+  async #check(
     member: Member,
-    operator: string,
-    frame: Extract<ChatFrame, { type: "kick" | "ban" | "unban" | "stats" }>,
-  ): void {
-    const done = (text: string) => {
-      this.#log("info", `${member.label} operator "${operator}": ${text}`);
-      this.#send(member, { type: "notice", text });
-    };
-    switch (frame.type) {
-      case "kick": {
-        const target = this.#users.get(foldName(frame.name));
-        if (target === undefined) {
-          return this.#reject(member, "no_such_user", `Nobody here is called "${frame.name}"`);
-        }
-        const reason = frame.reason ?? "no reason given";
-        target.drop("kicked", `Kicked by ${operator}: ${reason}`);
-        return done(`Kicked ${target.name ?? frame.name} (${reason})`);
-      }
-      case "ban": {
-        const reason = frame.reason ?? "no reason given";
-        const ban = this.#guard.ban(operator, frame.target, frame.duration, reason);
-        if (!("kind" in ban)) return this.#reject(member, ban.code, ban.message);
-        const message = banMessage(ban.until, reason);
-        for (const user of [...this.#users.values()]) {
-          if (this.#guard.covers(ban, user)) {
-            user.drop("banned", message);
-          }
-        }
-        const target = ban.kind === "ip" ? ban.value : frame.target;
-        return done(`Banned ${target} ${ban.until ? `until ${ban.until}` : "for good"}`);
-      }
-      case "unban":
-        if (!this.#guard.unban(frame.target)) {
-          return this.#reject(member, "no_such_ban", `"${frame.target}" is not banned`);
-        }
-        return done(`Unbanned ${frame.target}`);
-      case "stats":
-        return this.#send(member, {
-          type: "stats",
-          connections: this.#options.connectionCount(),
-          users: this.#users.size,
-          rooms: this.#rooms.size,
-          messagesPerSecond: this.#perSecond.reduce((sum, count) => sum + count, 0) / 60,
-          memoryBytes: Deno.memoryUsage().rss,
-          uptimeSeconds: Math.round((performance.now() - this.#started) / 1000),
-        });
-      default:
-        frame satisfies never;
+    check: (signal: AbortSignal) => Promise<Verdict>,
+  ): Promise<Verdict | undefined> {
+    const checking = new AbortController();
+    member.checking = checking;
+    try {
+      const verdict = await check(checking.signal);
+      return this.#present(member) ? verdict : undefined;
+    } finally {
+      if (member.checking === checking) member.checking = undefined;
     }
   }
 
-  /** Counts a room message in the current second. */
-  #count(): void {
-    const second = Math.floor(performance.now() / 1000);
-    for (let s = Math.max(this.#second + 1, second - 59); s <= second; s++) {
-      this.#perSecond[s % 60] = 0;
-    }
-    this.#second = second;
-    this.#perSecond[second % 60]!++;
+  /** Whether `member` is still here: it has not left, and the chat is not closed. */
+  #present(member: Member): boolean {
+    return this.#members.get(member.peer) === member;
   }
 
   #join(member: Member, roomName: string, history: number | undefined): void {
-    const problem = roomProblem(roomName);
-    if (problem !== undefined) return this.#reject(member, "invalid_room", problem);
-    const key = foldName(roomName);
-    if (member.rooms.has(key)) {
-      return this.#reject(member, "already_in_room", `You are in "${roomName}" already`);
-    }
-    if (this.#options.fixedRooms !== undefined && !this.#rooms.has(key)) {
-      return this.#reject(
-        member,
-        "no_such_room",
-        `There is no room "${roomName}"; rooms: ${this.#options.fixedRooms.join(", ")}`,
-      );
-    }
-    if (member.rooms.size >= MAX_ROOMS_PER_USER) {
-      return this.#reject(
-        member,
-        "too_many_rooms",
-        `You are in ${MAX_ROOMS_PER_USER} rooms, the most there may be; part one first`,
-      );
-    }
-    if (!this.#rooms.has(key)) {
-      if (this.#rooms.size >= this.#options.maxRooms) {
-        return this.#reject(
-          member,
-          "too_many_rooms",
-          `The server has ${this.#rooms.size} rooms, the most there may be; join one of them`,
-        );
-      }
-      const made = this.#roomsPerIp.get(member.ip) ?? 0;
-      if (made >= this.#options.maxRoomsPerIp) {
-        return this.#reject(
-          member,
-          "too_many_rooms",
-          `Your address has made ${made} rooms that still exist, the most it may; join one ` +
-            "that exists, or wait until one of yours is empty",
-        );
-      }
-    }
-    const { room, failure } = this.#room(roomName, member.ip);
+    const refusal = this.#rooms.refuseJoin(member, roomName);
+    if (refusal !== undefined) return this.#reject(member, refusal.code, refusal.message);
+    const { room, failure } = this.#rooms.open(roomName, member.ip);
     this.#enter(member, room, history, failure);
   }
 
@@ -521,9 +432,9 @@ export class Chat {
     history: number | undefined,
     topicFailure?: unknown,
   ): void {
-    const others = this.#someNames(room.members);
+    const others = someNames(room.members, this.#listBudget);
     if (room.members.size < LARGE_ROOM) {
-      this.#notify(room.members, {
+      this.#fanout.notify(room.members, {
         type: "joined",
         room: room.name,
         name: member.name!,
@@ -568,14 +479,7 @@ export class Chat {
         `The history of #${room.name} could not be read: the server's storage failed`,
       );
     }
-    // Newest first, so that what is left out is the oldest.
-    const fit = fill(page.messages.toReversed(), this.#options.maxQueueBytes / 2);
-    this.#send(member, {
-      type: "history",
-      room: room.name,
-      messages: fit.taken.reverse(),
-      more: page.more || fit.more,
-    });
+    this.#send(member, historyFrame(room, page, this.#options.maxQueueBytes / 2));
   }
 
   /** Sends a page of the rooms, by folded name, from the first after `after`. */
@@ -584,74 +488,26 @@ export class Chat {
       const problem = roomProblem(after);
       if (problem !== undefined) return this.#reject(member, "invalid_room", problem);
     }
-    this.#roomOrder ??= [...this.#rooms.values()].sort((a, b) => compare(a.key, b.key));
-    const order = this.#roomOrder;
-    let start = 0;
-    if (after !== undefined) {
-      // The first room whose key sorts after that of `after`.
-      const key = foldName(after);
-      for (let end = order.length; start < end;) {
-        const middle = (start + end) >>> 1;
-        if (compare(order[middle]!.key, key) <= 0) start = middle + 1;
-        else end = middle;
-      }
-    }
-    const fit = fill(
-      order.values().drop(start).map((room): RoomInfo =>
-        room.topic === undefined
-          ? { name: room.name, users: room.members.size }
-          : { name: room.name, users: room.members.size, topic: room.topic }
-      ),
-      this.#listBudget,
-      LIST_PAGE_ITEMS,
-    );
-    const frame: RoomsFrame = { type: "rooms", rooms: fit.taken };
-    if (fit.more) {
-      frame.more = true;
-      frame.next = fit.taken.at(-1)!.name;
-    }
-    this.#send(member, frame);
+    this.#send(member, roomsPage(this.#rooms.from(after), this.#listBudget));
   }
 
   /** Sends a page of who is in a room, or on the server, in the order they arrived, from the
    * first who arrived after place `after`. */
   #who(member: Member, roomName: string | undefined, after: number | undefined): void {
-    let present: IteratorObject<[Member, number], unknown>;
-    let room: Room | undefined;
     if (roomName === undefined) {
-      present = this.#users.values().map((user) => [user, user.arrival]);
-    } else {
-      room = this.#rooms.get(foldName(roomName));
-      if (room === undefined) {
-        return this.#reject(member, "no_such_room", `There is no room "${roomName}"`);
-      }
-      present = room.arrivals.entries();
+      const users = this.#users.values().map((user): [Member, number] => [user, user.arrival]);
+      return this.#send(member, usersPage(users, after, this.#listBudget));
     }
-    // Both are in the order of arrival.
-    const fit = fill(
-      after === undefined ? present : present.filter(([, place]) => place > after),
-      this.#listBudget,
-      LIST_PAGE_ITEMS,
-      ([user]) => user.name!,
-    );
-    const frame: UsersFrame = room === undefined
-      ? { type: "users", users: fit.entries }
-      : { type: "users", room: room.name, users: fit.entries };
-    if (fit.more) {
-      frame.more = true;
-      frame.next = fit.taken.at(-1)![1];
+    const room = this.#rooms.get(roomName);
+    if (room === undefined) {
+      return this.#reject(member, "no_such_room", `There is no room "${roomName}"`);
     }
-    this.#send(member, frame);
-  }
-
-  /** The names of up to {@linkcode LARGE_ROOM} of `members`, as many as fit a page. */
-  #someNames(members: Iterable<Member>): string[] {
-    return fill(members, this.#listBudget, LARGE_ROOM, (member) => member.name!).entries;
+    this.#send(member, usersPage(room.arrivals.entries(), after, this.#listBudget, room));
   }
 
   #leaveRoom(member: Member, room: Room, reason: LeaveReason): void {
     // What was sent to the room before the member left still reaches the member.
-    this.#flush();
+    this.#fanout.flush();
     const left: ServerFrame = {
       type: "left",
       room: room.name,
@@ -663,40 +519,8 @@ export class Chat {
     room.arrivals.delete(member);
     member.rooms.delete(room.key);
     if (reason === "part") this.#send(member, left);
-    if (room.members.size < LARGE_ROOM) this.#broadcast(room.members, left);
-    if (room.members.size === 0 && this.#options.fixedRooms === undefined) {
-      this.#rooms.delete(room.key);
-      this.#roomOrder = undefined;
-      if (room.creator !== undefined) {
-        const made = this.#roomsPerIp.get(room.creator)! - 1;
-        if (made === 0) this.#roomsPerIp.delete(room.creator);
-        else this.#roomsPerIp.set(room.creator, made);
-      }
-    }
-  }
-
-  async #rename(member: Member, to: string, password: string | undefined): Promise<void> {
-    if (this.#claimableName(member, to) === undefined) return;
-    const ban = this.#guard.banOn(member, to);
-    if (ban !== undefined) return this.#reject(member, "banned", banMessage(ban.until, ban.reason));
-    const refusal = await this.#guard.prove(member, to, password);
-    if (!member.open || member.key === undefined) return;
-    if (refusal !== undefined) return this.#reject(member, refusal.code, refusal.message);
-    // Checked again: the name may have been taken while the password was checked.
-    const key = this.#claimableName(member, to);
-    if (key === undefined) return;
-    const from = member.name!;
-    this.#users.delete(member.key);
-    this.#users.set(key, member);
-    member.name = to;
-    member.key = key;
-    member.arrival = ++this.#arrivals;
-    this.#log("info", `${member.label} "${from}" is now "${to}"`);
-    const audience = new Set<Member>([member]);
-    for (const room of member.rooms.values()) {
-      for (const other of room.members) audience.add(other);
-    }
-    this.#notify(audience, { type: "renamed", from, to, ts: new Date().toISOString() });
+    if (room.members.size < LARGE_ROOM) this.#fanout.broadcast(room.members, left);
+    this.#rooms.vacated(room);
   }
 
   /** The folded form of `name` if `member` may take it; otherwise says why not and returns
@@ -725,99 +549,8 @@ export class Chat {
     return room;
   }
 
-  /** The room called `name`, made if need be, with its stored topic. */
-  #room(name: string, creator?: string): { room: Room; failure?: unknown } {
-    const key = foldName(name);
-    let room = this.#rooms.get(key);
-    if (room !== undefined) return { room };
-    let topic: string | undefined;
-    let failure: unknown;
-    try {
-      topic = this.#store.topic(key);
-    } catch (error) {
-      // The room is made without its topic; the member entering it is told.
-      failure = error;
-    }
-    room = new Room(name, key, topic, creator);
-    this.#rooms.set(key, room);
-    this.#roomOrder = undefined;
-    if (creator !== undefined) {
-      this.#roomsPerIp.set(creator, (this.#roomsPerIp.get(creator) ?? 0) + 1);
-    }
-    return failure === undefined ? { room } : { room, failure };
-  }
-
-  // Room messages: queued, stored in one transaction per event-loop turn, then delivered.
-
-  #queue(pending: Pending): void {
-    this.#pending.push(pending);
-    if (this.#pending.length >= MAX_BATCH) this.#flush();
-    // setImmediate, not setTimeout(…, 0): in Deno a zero timeout waits a millisecond or two.
-    else this.#flushTimer ??= setImmediate(() => this.#flush());
-  }
-
-  #flush(): void {
-    if (this.#flushTimer !== undefined) clearImmediate(this.#flushTimer);
-    this.#flushTimer = undefined;
-    const batch = this.#pending;
-    if (batch.length === 0) return;
-    this.#pending = [];
-    try {
-      this.#store.append(batch.map(({ room, frame }): RoomMessage => {
-        const { type: _, ...message } = frame;
-        return { ...message, room: room.key };
-      }));
-    } catch (error) {
-      // One error per message, to its sender.
-      return this.#storeFailed(
-        batch.map(({ sender }) => sender),
-        `storing ${batch.length} message(s)`,
-        error,
-        "Your message could not be stored, so it was not sent",
-      );
-    }
-    for (let start = 0, end = 1; start < batch.length; start = end++) {
-      while (end < batch.length && batch[end]!.room === batch[start]!.room) end++;
-      this.#broadcastRun(batch.slice(start, end));
-    }
-  }
-
-  /**
-   * Sends a run of messages to one room: encoded once and joined into one buffer that every
-   * member shares, but their senders, who are not sent their own and get the others one by one.
-   */
-  #broadcastRun(run: Pending[]): void {
-    const frames = run.map(({ frame }) => encodeFrame(frame));
-    const all = frames.length === 1 ? frames[0]! : concat(frames);
-    const senders = new Set(run.map(({ sender }) => sender));
-    deliverEach(
-      run[0]!.room.members,
-      (member) =>
-        senders.has(member)
-          ? frames.every((bytes, i) => run[i]!.sender === member || member.deliver(bytes))
-          : member.deliver(all),
-    );
-  }
-
-  // Sending.
-
-  /**
-   * Sends a notice about a room (a join, a leave, a topic) after the messages still pending,
-   * so that everyone sees events in the order they happened.
-   */
-  #notify(members: Iterable<Member>, frame: ServerFrame): void {
-    this.#flush();
-    this.#broadcast(members, frame);
-  }
-
-  /** Sends `frame` to each of `members`: encoded once, queued everywhere. */
-  #broadcast(members: Iterable<Member>, frame: ServerFrame): void {
-    const bytes = encodeFrame(frame);
-    deliverEach(members, (member) => member.deliver(bytes));
-  }
-
   #send(member: Member, frame: ServerFrame): void {
-    if (!member.deliver(encodeFrame(frame))) dropSlow(member);
+    send(member.peer, frame);
   }
 
   #reject(member: Member, code: ErrorCode, message: string): void {
@@ -831,21 +564,21 @@ export class Chat {
    * flood the log) and returns false. Frames refused for any other reason cost nothing.
    */
   #charge(member: Member, frame: ChatFrame, bytes: number): boolean {
-    const refusal = member.charge(byteCost(frame.type, bytes));
+    const refusal = member.peer.charge?.(byteCost(frame.type, bytes));
     if (refusal === undefined) return true;
     this.#send(member, { type: "error", code: "rate_limited", message: refusal });
     return false;
   }
 
   /**
-   * Answers each of `askers` with `store_failed` after the store threw `error` while `what`.
-   * The cause is logged in one line: by the store, for the failures it reports (a
+   * Answers each of `askers` still here with `store_failed` after the store threw `error` while
+   * `what`. The cause is logged in one line: by the store, for the failures it reports (a
    * {@linkcode StoreError}, logged once per cause in a while), or here, for anything else.
    */
   #storeFailed(askers: Iterable<Member>, what: string, error: unknown, message: string): void {
     if (!(error instanceof StoreError)) this.#log("error", `${what} failed: ${error}`);
-    const bytes = encodeFrame({ type: "error", code: "store_failed", message });
-    deliverEach(askers, (member) => !member.open || member.deliver(bytes));
+    const out = Outgoing.of({ type: "error", code: "store_failed", message });
+    deliverEach(askers, (member) => !this.#present(member) || member.peer.deliver(out));
   }
 
   /** Answers a frame whose handling threw: `store_failed` if the store failed, otherwise
@@ -861,7 +594,7 @@ export class Chat {
     }
     this.#log("error", `${member.label} "${frame.type}" failed: ${error}`);
     if (error instanceof Error && error.stack) this.#log("debug", error.stack);
-    if (!member.open) return;
+    if (!this.#present(member)) return;
     this.#send(member, {
       type: "error",
       code: "internal_error",
@@ -880,62 +613,10 @@ export class Chat {
   }
 }
 
-function banMessage(until: string | undefined, reason: string): string {
-  return `You are banned ${until ? `until ${until}` : "for good"}: ${reason}`;
-}
-
-/** Calls `deliver` for each of `members`, then drops those whose queue it found full. */
-function deliverEach(members: Iterable<Member>, deliver: (member: Member) => boolean): void {
-  const behind: Member[] = [];
-  for (const member of members) if (!deliver(member)) behind.push(member);
-  for (const member of behind) dropSlow(member);
-}
-
-function dropSlow(member: Member): void {
-  member.drop("slow_consumer", "You fell too far behind; closing the connection");
-}
-
 /** Whether `error` is the store's: a {@linkcode StoreError}, or an SQLite error it let through. */
 function isStoreFailure(error: unknown): boolean {
   return error instanceof StoreError ||
     (error instanceof Error && (error as { code?: unknown }).code === "ERR_SQLITE_ERROR");
-}
-
-/**
- * Takes from `items`, in order, what fits in one page: at most `most` entries (made by `entry`)
- * of at most `budget` bytes in all as JSON, and always one at least, so that paging moves on.
- * Returns the items taken, their entries, and whether any were left out.
- */
-function fill<T, E = T>(
-  items: Iterable<T>,
-  budget: number,
-  most = Infinity,
-  entry: (item: T) => E = (item) => item as unknown as E,
-): { taken: T[]; entries: E[]; more: boolean } {
-  const taken: T[] = [];
-  const entries: E[] = [];
-  let bytes = 0;
-  for (const item of items) {
-    if (taken.length >= most) return { taken, entries, more: true };
-    const made = entry(item);
-    // Each entry is followed by a comma in its array.
-    bytes += utf8Length(JSON.stringify(made)) + 1;
-    if (bytes > budget && taken.length > 0) return { taken, entries, more: true };
-    taken.push(item);
-    entries.push(made);
-  }
-  return { taken, entries, more: false };
-}
-
-/** The length of `text` in UTF-8, without encoding it. */
-function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    // Two bytes for U+0080 to U+07FF, three up to U+FFFF; a surrogate pair, two units, is four.
-    if (unit >= 0x80) bytes += unit < 0x800 || (unit >= 0xd800 && unit < 0xe000) ? 1 : 2;
-  }
-  return bytes;
 }
 
 /** How many characters (code points) `text` holds. */
@@ -943,9 +624,4 @@ function codePoints(text: string): number {
   let count = 0;
   for (const _ of text) count++;
   return count;
-}
-
-/** Orders strings by UTF-16 code units, as `<` does. */
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

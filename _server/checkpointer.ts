@@ -6,6 +6,7 @@
 // disk, say) it reports so once and keeps trying, less and less often, until it works again.
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { errorMessage } from "../_protocol/error_message.ts";
 
 /** What the store tells the worker: check the file (optional, first), start checkpointing
  * (once), then stop. Until it is told to start, the worker holds no connection. */
@@ -82,7 +83,7 @@ scope.onmessage = ({ data: command }) => {
     } catch (error) {
       // A fresh connection for the next try: this one may be in any state.
       close();
-      if (!failing) scope.postMessage({ state: "failed", error: errorText(error) });
+      if (!failing) scope.postMessage({ state: "failed", error: errorMessage(error) });
       failing = true;
       delay = Math.min(delay * 2, command.maxRetryMs);
     }
@@ -94,7 +95,7 @@ scope.onmessage = ({ data: command }) => {
   } catch (error) {
     close();
     failing = true;
-    scope.postMessage({ state: "failed", error: errorText(error) });
+    scope.postMessage({ state: "failed", error: errorMessage(error) });
   }
   timer = setTimeout(tick, delay);
 };
@@ -117,7 +118,7 @@ function check(path: string, buffer: SharedArrayBuffer): void {
       reader.close();
     }
   } catch (error) {
-    problems = [errorText(error)];
+    problems = [errorMessage(error)];
   }
   const bytes = new TextEncoder().encode(JSON.stringify(problems));
   const room = CHECK_BUFFER_BYTES - 8;
@@ -167,8 +168,4 @@ function end(): void {
   close();
   scope.postMessage({ state: "stopped" });
   scope.close();
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

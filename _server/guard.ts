@@ -28,6 +28,21 @@ export interface Refusal {
   message: string;
 }
 
+/**
+ * Leave to go on after a password check. `proven` is the registered name (by key) the asker has
+ * just proved it owns, for the chat to record; undefined if it proved none (the name is not
+ * registered, or was proved before).
+ */
+export interface Grant {
+  readonly proven: string | undefined;
+}
+
+/** What the guard decides about a password: leave to go on, or a refusal. */
+export type Verdict = Grant | Refusal;
+
+/** Leave to go on, having proved nothing new. */
+const GO: Grant = { proven: undefined };
+
 /** The shortest password a name may be registered with. */
 export const MIN_PASSWORD_LENGTH = 8;
 
@@ -37,14 +52,11 @@ export const MAX_CONCURRENT_HASHES = 2;
 /** How many more password hashes may wait for a turn; past that, `rate_limited` at once. */
 export const MAX_QUEUED_HASHES = 8;
 
-/** Who asks: its address, which registered name (by key) it has proved it owns, and when it
- * last had a password hashed to register a name. */
+/** Who asks: its address, and which registered name (by key) it has proved it owns. The guard
+ * tells one asker from another by identity (one object per connection). */
 export interface Asker {
-  ip: string;
-  proven: string | undefined;
-  registeredAt: number;
-  /** False once its connection is ending: a hash still waiting for its turn is then skipped. */
-  readonly open?: boolean;
+  readonly ip: string;
+  readonly proven: string | undefined;
 }
 
 /** How often one connection may have a password hashed: each hash is deliberately slow. */
@@ -80,6 +92,8 @@ export class Guard {
   /** Every IP ban in the store, lapsed ones included, with its range: bans are few, and every
    * new connection is checked against them here rather than in the store. */
   #ipBans: { ban: Ban; range: IpRange }[] = [];
+  /** When each asker last had a password hashed to register a name. */
+  #registeredAt = new WeakMap<Asker, number>();
 
   constructor(store: Store, options: GuardOptions) {
     this.#store = store;
@@ -112,14 +126,16 @@ export class Guard {
 
   /**
    * Checks the server password and, for a registered name, its password. A wrong one is
-   * answered only after the address's penalty; right ones mark the name proven and forgive
-   * the address its earlier wrong guesses.
+   * answered only after the address's penalty; right ones prove the name and forgive the
+   * address its earlier wrong guesses. Once `signal` is aborted (the asker left), a hash still
+   * waiting for its turn is skipped.
    */
   async admit(
     asker: Asker,
     name: string,
     passwords: { password?: string; serverPassword?: string },
-  ): Promise<Refusal | undefined> {
+    signal?: AbortSignal,
+  ): Promise<Verdict> {
     if (this.#serverPassword !== undefined) {
       if (!await sameSecret(passwords.serverPassword ?? "", this.#serverPassword)) {
         return await this.#wrong(asker, {
@@ -130,27 +146,28 @@ export class Guard {
         });
       }
     }
-    const refusal = await this.prove(asker, name, passwords.password);
-    if (refusal === undefined) this.#throttle.succeed(asker.ip);
-    return refusal;
+    const verdict = await this.prove(asker, name, passwords.password, signal);
+    if (!("code" in verdict)) this.#throttle.succeed(asker.ip);
+    return verdict;
   }
 
-  /** Checks the password of `name` if it is registered; marks it proven if right. */
+  /** Checks the password of `name` if it is registered; proves the name if it is right. */
   async prove(
     asker: Asker,
     name: string,
     password: string | undefined,
-  ): Promise<Refusal | undefined> {
+    signal?: AbortSignal,
+  ): Promise<Verdict> {
     const key = foldName(name);
     const account = this.#store.account(key);
-    if (account === undefined || asker.proven === key) return undefined;
+    if (account === undefined || asker.proven === key) return GO;
     if (password === undefined) {
       return await this.#wrong(asker, {
         code: "wrong_password",
         message: `Name "${name}" is registered: give its password`,
       });
     }
-    const checked = await this.#hash(asker, () => verifyPassword(password, account));
+    const checked = await this.#hash(asker, () => verifyPassword(password, account), signal);
     if (!checked.ran) return await this.#busy(asker);
     if (checked.value === undefined) {
       // A guess left before its answer counts as wrong: else guessers that hang up while they
@@ -165,20 +182,22 @@ export class Guard {
       });
     }
     this.#throttle.succeed(asker.ip);
-    asker.proven = key;
-    return undefined;
+    return { proven: key };
   }
 
   /**
-   * Registers `name` to `asker` (or changes its password, if the asker has proved it). An
-   * operator name that is not registered yet also needs its one-time token, which it uses up.
+   * Registers `name` to `asker` (or changes its password, if the asker has proved it), which
+   * proves the name. An operator name that is not registered yet also needs its one-time token,
+   * which it uses up. One asker has one password hashed to register at most every
+   * {@linkcode REGISTER_INTERVAL_MS}.
    */
   async register(
     asker: Asker,
     name: string,
     password: string,
     token?: string,
-  ): Promise<Refusal | undefined> {
+    signal?: AbortSignal,
+  ): Promise<Verdict> {
     if ([...password].length < MIN_PASSWORD_LENGTH) {
       return {
         code: "weak_password",
@@ -208,15 +227,15 @@ export class Guard {
       }
     }
     const now = performance.now();
-    if (now - asker.registeredAt < REGISTER_INTERVAL_MS) {
+    if (now - (this.#registeredAt.get(asker) ?? -Infinity) < REGISTER_INTERVAL_MS) {
       return {
         code: "rate_limited",
         message: `One registration every ${REGISTER_INTERVAL_MS / 1000} seconds`,
       };
     }
-    const hashed = await this.#hash(asker, () => hashPassword(password));
+    const hashed = await this.#hash(asker, () => hashPassword(password), signal);
     if (!hashed.ran) return await this.#busy(asker);
-    asker.registeredAt = now;
+    this.#registeredAt.set(asker, now);
     const hash = hashed.value;
     if (hash === undefined) return BUSY;
     // The token is used up: should the same one have been used meanwhile, this one is late.
@@ -224,8 +243,7 @@ export class Guard {
       return { code: "not_operator", message: `The operator name "${name}" is registered already` };
     }
     this.#store.setAccount(key, name, hash);
-    asker.proven = key;
-    return undefined;
+    return { proven: key };
   }
 
   /** Whether `asker`, going by `name`, is an operator: a listed, registered, proven name. */
@@ -311,17 +329,21 @@ export class Guard {
 
   /**
    * Runs a password hash for `asker` through the gate; a value of undefined if the asker went
-   * away while waiting its turn. It goes ahead of others if its address has no wrong guess on
-   * record and no other hash in the gate: one turn ahead per address, so that many connections
-   * from one fresh address cannot fill the queue's front.
+   * away (`signal` aborted) while waiting its turn. It goes ahead of others if its address has
+   * no wrong guess on record and no other hash in the gate: one turn ahead per address, so that
+   * many connections from one fresh address cannot fill the queue's front.
    */
-  async #hash<T>(asker: Asker, work: () => Promise<T>): Promise<Gated<T | undefined>> {
+  async #hash<T>(
+    asker: Asker,
+    work: () => Promise<T>,
+    signal: AbortSignal | undefined,
+  ): Promise<Gated<T | undefined>> {
     const inGate = this.#hashing.get(asker.ip) ?? 0;
     const ahead = inGate === 0 && this.#throttle.penalty(asker.ip, performance.now()) === 0;
     this.#hashing.set(asker.ip, inGate + 1);
     try {
       return await this.#gate.run(
-        () => asker.open === false ? Promise.resolve(undefined) : work(),
+        () => signal?.aborted ? Promise.resolve(undefined) : work(),
         ahead,
       );
     } finally {

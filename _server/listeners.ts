@@ -4,6 +4,7 @@
 import { X509Certificate } from "node:crypto";
 import { closeQuietly } from "../_net/disconnect.ts";
 import type { Logger } from "./log.ts";
+import { errorMessage } from "../_protocol/error_message.ts";
 
 /** Where a TLS listener finds its certificate chain and private key (PEM files). */
 export interface TlsFiles {
@@ -148,7 +149,7 @@ export class Listeners {
       const stays = old
         ? "the old one stays in use"
         : `TLS is still down, port ${port} is tried again every second`;
-      throw new Error(`TLS certificate not reloaded, ${stays}: ${reason(error)}`, {
+      throw new Error(`TLS certificate not reloaded, ${stays}: ${errorMessage(error)}`, {
         cause: error,
       });
     }
@@ -183,7 +184,7 @@ export class Listeners {
       this.#relistenLater();
       throw new Error(
         `TLS listener lost: the new certificate works, but port ${port} cannot be listened on ` +
-          `again (${reason(error)}); TLS is down, the port is tried again every second`,
+          `again (${errorMessage(error)}); TLS is down, the port is tried again every second`,
         { cause: error },
       );
     }
@@ -235,7 +236,7 @@ export class Listeners {
     try {
       problem = certificateDateProblem(cert, new Date());
     } catch (error) {
-      problem = `has dates that cannot be read (${reason(error)})`;
+      problem = `has dates that cannot be read (${errorMessage(error)})`;
     }
     if (problem !== undefined) this.#log("warn", `TLS certificate ${file} ${problem}`);
   }
@@ -292,8 +293,4 @@ function readPem(files: TlsFiles): Deno.TlsCertifiedKeyPem {
     cert: Deno.readTextFileSync(files.certFile),
     key: Deno.readTextFileSync(files.keyFile),
   };
-}
-
-function reason(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -13,6 +13,7 @@ import {
   type CheckpointerReport,
 } from "./checkpointer.ts";
 import type { Logger } from "./log.ts";
+import { errorMessage } from "../_protocol/error_message.ts";
 import { FOLD_VERSION, foldName, type StoredMessage } from "../protocol.ts";
 
 /** A message of a room, as the server hands it to the store. */
@@ -240,7 +241,7 @@ export class SqliteStore implements Store {
     } = typeof options === "function" ? { log: options } : options;
     if (!(maxBytes === 0 || maxBytes >= MIN_MAX_DB_BYTES)) {
       throw new RangeError(
-        `The database's size bound must be 0 (none) or at least ${MIN_MAX_DB_BYTES} bytes: got ${maxBytes}`,
+        `The database's size bound must be 0 (none) or at least ${MIN_MAX_DB_BYTES} bytes: got "${maxBytes}"`,
       );
     }
     this.#path = path;
@@ -530,7 +531,7 @@ export class SqliteStore implements Store {
   /** Logs a failure, the first of its cause at once and then at most one line per
    * {@linkcode FAILURE_LOG_INTERVAL_MS} with a count; returns the error to throw. */
   #failed(what: string, error: unknown, writing: boolean): StoreError {
-    const cause = errorText(error);
+    const cause = errorMessage(error);
     if (writing) this.#failedWrites++;
     const now = performance.now();
     const seen = this.#failures.get(cause);
@@ -1064,7 +1065,7 @@ function damaged(path: string, cause: string): string {
 /** Turns what went wrong in opening a database into a {@linkcode StoreOpenError}. */
 function openError(path: string, error: unknown): unknown {
   if (error instanceof StoreOpenError || error instanceof RangeError) return error;
-  const cause = errorText(error);
+  const cause = errorMessage(error);
   let message: string;
   if (error instanceof NewerSchemaError) {
     message = `cannot use database ${path}: ${cause}; upgrade Parley, or give --db another file`;
@@ -1088,10 +1089,6 @@ function openError(path: string, error: unknown): unknown {
 function oneLine(text: string): string {
   const flat = text.replace(/\s*\n\s*/g, " ").trim();
   return flat.length > 300 ? `${flat.slice(0, 300)}...` : flat;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**

@@ -21,15 +21,23 @@ export const assertLess: Assertion<[actual: number, expected: number, msg?: stri
   asserts.assertLess;
 export const assertGreater: Assertion<[actual: number, expected: number, msg?: string]> =
   asserts.assertGreater;
-export const assertRejects: (
-  fn: () => PromiseLike<unknown>,
-  // deno-lint-ignore no-explicit-any
-  errorClass?: new (...args: any[]) => Error,
-  msgIncludes?: string,
-) => Promise<unknown> = asserts.assertRejects;
-export const assertThrows: (
-  fn: () => unknown,
-  // deno-lint-ignore no-explicit-any
-  errorClass?: new (...args: any[]) => Error,
-  msgIncludes?: string,
-) => unknown = asserts.assertThrows;
+/** @std/assert `assertRejects`: given an error class, resolves to the error, of that class. */
+export const assertRejects: {
+  <E extends Error>(
+    fn: () => PromiseLike<unknown>,
+    // deno-lint-ignore no-explicit-any
+    errorClass: new (...args: any[]) => E,
+    msgIncludes?: string,
+  ): Promise<E>;
+  (fn: () => PromiseLike<unknown>): Promise<unknown>;
+} = asserts.assertRejects;
+/** @std/assert `assertThrows`: given an error class, returns the error, of that class. */
+export const assertThrows: {
+  <E extends Error>(
+    fn: () => unknown,
+    // deno-lint-ignore no-explicit-any
+    errorClass: new (...args: any[]) => E,
+    msgIncludes?: string,
+  ): E;
+  (fn: () => unknown): unknown;
+} = asserts.assertThrows;

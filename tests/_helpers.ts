@@ -28,25 +28,86 @@ export async function deadline<T>(promise: Promise<T>, ms: number, what: string)
   }
 }
 
+/**
+ * Reads frames from `client` until `done` holds for one (that frame included), or, when `done` is
+ * `"closed"`, until the connection closes; returns every frame read, in order (none with
+ * `keep: false`, for waits over thousands of frames that `done` counts itself). The one wait on a
+ * client in the tests: it fails after `ms`, and fails if the connection closes before `done` held,
+ * naming `what` and what arrived by then, so no wait can hang or pass on a connection that ended
+ * early. A connection that breaks rejects with its own error.
+ */
+export async function framesUntil(
+  client: AsyncIterable<ServerFrame>,
+  done: ((frame: ServerFrame) => boolean) | "closed",
+  ms: number,
+  what: string,
+  options: { keep?: boolean } = {},
+): Promise<ServerFrame[]> {
+  const frames: ServerFrame[] = [];
+  const arrived = new Arrived();
+  const iterator = client[Symbol.asyncIterator]();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<"expired">((resolve) => {
+    timer = setTimeout(() => resolve("expired"), ms);
+  });
+  try {
+    while (true) {
+      // A connection that breaks (a frame too large, say) throws its own error, as it is.
+      const next = await Promise.race([iterator.next(), expired]);
+      if (next === "expired") {
+        throw new Error(`Timed out after ${ms} ms waiting for ${what}; ${arrived}`);
+      }
+      if (next.done) {
+        if (done === "closed") return frames;
+        throw new Error(`The connection closed while waiting for ${what}; ${arrived}`);
+      }
+      arrived.add(next.value);
+      if (options.keep !== false) frames.push(next.value);
+      if (done !== "closed" && done(next.value)) {
+        // As leaving a `for await` loop does: the frames after this one stay for the next reader.
+        await iterator.return?.();
+        return frames;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What arrived before a wait failed: a count by type, and the last few frames. */
+class Arrived {
+  #count = 0;
+  #byType = new Map<string, number>();
+  #last: ServerFrame[] = [];
+
+  add(frame: ServerFrame): void {
+    this.#count++;
+    this.#byType.set(frame.type, (this.#byType.get(frame.type) ?? 0) + 1);
+    this.#last = [...this.#last.slice(-2), frame];
+  }
+
+  toString(): string {
+    if (this.#count === 0) return "nothing arrived";
+    const counts = [...this.#byType].map(([type, count]) => `${count} ${type}`).join(", ");
+    const last = this.#last.map((frame) => JSON.stringify(frame).slice(0, 200)).join(" ");
+    return `${this.#count} frames arrived (${counts}), the last: ${last}`;
+  }
+}
+
 /** Reads frames from a client until one is of `type` (and satisfies `match`), within `ms`. */
-export function nextFrame<T extends ServerFrame["type"]>(
-  client: ChatClient,
+export async function nextFrame<T extends ServerFrame["type"]>(
+  client: AsyncIterable<ServerFrame>,
   type: T,
   match: (frame: Extract<ServerFrame, { type: T }>) => boolean = () => true,
   ms = 5000,
 ): Promise<Extract<ServerFrame, { type: T }>> {
-  return deadline(
-    (async () => {
-      for await (const frame of client) {
-        if (frame.type !== type) continue;
-        const typed = frame as Extract<ServerFrame, { type: T }>;
-        if (match(typed)) return typed;
-      }
-      throw new Error(`Connection closed before a "${type}" frame`);
-    })(),
+  const frames = await framesUntil(
+    client,
+    (frame) => frame.type === type && match(frame as Extract<ServerFrame, { type: T }>),
     ms,
-    `waiting for a "${type}" frame`,
+    `a "${type}" frame`,
   );
+  return frames.at(-1) as Extract<ServerFrame, { type: T }>;
 }
 
 const encoder = new TextEncoder();
@@ -141,9 +202,41 @@ export class RawPeer implements AsyncDisposable {
 /** The path of mod.ts, for running the CLI. */
 export const MOD_TS = new URL("../mod.ts", import.meta.url).pathname;
 
-/** The command line that runs `parley` from `module`, a path or URL of mod.ts. */
+let denoProgram: string | undefined;
+
+/**
+ * The Deno the tests start: this one. Under `--allow-all` that is `Deno.execPath()`; under
+ * `deno test -P` it is the `deno` on `PATH`, the one name deno.json can allow (the absolute path
+ * differs from machine to machine), checked once to be this same version.
+ */
+export function deno(): string {
+  if (denoProgram !== undefined) return denoProgram;
+  const self = Deno.execPath();
+  if (Deno.permissions.querySync({ name: "run", command: self }).state === "granted") {
+    return denoProgram = self;
+  }
+  const output = new Deno.Command("deno", { args: ["--version"], stderr: "null" }).outputSync();
+  const found = new TextDecoder().decode(output.stdout).split("\n")[0] ?? "";
+  if (!found.startsWith(`deno ${Deno.version.deno} `)) {
+    throw new Error(
+      `The deno on PATH is "${found}", not this deno ${Deno.version.deno} (${self}): run the ` +
+        "tests with the deno on PATH, or put this one first there",
+    );
+  }
+  return denoProgram = "deno";
+}
+
+/** The permissions of `deno task serve` and of the README's `deno install`: the CLI runs with
+ * them in the tests, so a test fails if the program comes to need more. */
+const PROGRAM_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
+
+/**
+ * The command line that runs `parley` from `module`, a path or URL of mod.ts: with the program's
+ * permissions, or, from a URL, with `-A` as the README's URL run gives.
+ */
 export function parleyCommand(module: string = MOD_TS): string[] {
-  return [Deno.execPath(), "run", "--allow-all", "--quiet", module];
+  const permissions = module === MOD_TS ? PROGRAM_PERMISSIONS : ["--allow-all"];
+  return [deno(), "run", ...permissions, "--quiet", module];
 }
 
 /**
@@ -261,6 +354,17 @@ export async function serveProcess(args: string[] = []): Promise<ParleyProcess &
   }
 }
 
+/**
+ * Resident memory of process `pid` in KiB, or NaN if it is gone. Read by `ps`: Deno lets only
+ * `--allow-all` read /proc, and `deno test -P` grants less.
+ */
+export function rssKiB(pid: number): number {
+  const output = new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)], stderr: "null" })
+    .outputSync();
+  const text = new TextDecoder().decode(output.stdout).trim();
+  return output.success && /^\d+$/.test(text) ? Number(text) : NaN;
+}
+
 /** A temporary directory, removed on disposal. */
 export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
   const path = await Deno.makeTempDir({ prefix: "parley-test-" });
@@ -272,8 +376,9 @@ export async function runParley(
   args: string[],
   stdin = "",
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", MOD_TS, ...args],
+  const [program, ...before] = parleyCommand();
+  const child = new Deno.Command(program!, {
+    args: [...before, ...args],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

@@ -58,18 +58,18 @@ export class Tmux implements AsyncDisposable {
   /** Starts a server with a detached session and waits for the shell's first prompt. */
   static async start(options: TmuxOptions = {}): Promise<Tmux> {
     const { columns = 80, rows = 24 } = options;
-    const env = Deno.env.toObject();
+    // On top of the tests' own environment, which tmux inherits without the tests reading it.
     // Not nested in the tmux the tests may be running in: its variables would point there.
-    delete env.TMUX;
-    delete env.TMUX_PANE;
-    Object.assign(env, {
+    const env: Record<string, string> = {
+      TMUX: "",
+      TMUX_PANE: "",
       LC_ALL: "C.UTF-8",
       PS1: PROMPT,
       PS2: "> ",
       PROMPT_COMMAND: "",
       HISTFILE: "/dev/null",
       ...options.env,
-    });
+    };
     const tmux = new Tmux(`parley-test-${crypto.randomUUID().slice(0, 8)}`, env);
     try {
       // Readline's own bracketed paste off, so what a program leaves on shows after it exits.
@@ -104,7 +104,6 @@ export class Tmux implements AsyncDisposable {
     const child = new Deno.Command("tmux", {
       args: ["-L", this.socket, "-f", "/dev/null", ...args],
       env: this.#env,
-      clearEnv: true,
       stdin: input === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",

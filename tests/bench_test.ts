@@ -5,6 +5,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { type Scenario, SCENARIOS } from "../bench/main.ts";
 import type { ScenarioJson } from "../bench/_report.ts";
+import { deno } from "./_helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -33,7 +34,7 @@ async function bench(args: string[]): Promise<{ code: number; stdout: string; st
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 30_000);
   try {
-    const output = await new Deno.Command(Deno.execPath(), {
+    const output = await new Deno.Command(deno(), {
       args: ["task", "--quiet", "bench", ...args],
       cwd: ROOT,
       stdin: "null",

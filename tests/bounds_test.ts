@@ -18,6 +18,7 @@ import { formatFrame } from "../_cli/format.ts";
 import { encodeFrame, foldName, type ServerFrame } from "../protocol.ts";
 import {
   deadline,
+  framesUntil,
   join,
   nextFrame,
   RawPeer,
@@ -207,15 +208,8 @@ Deno.test("a flood of 60 KB messages from ten connections of one address is cut 
       watcher.join(`flood${f}`, { history: 0 });
       await nextFrame(watcher, "entered", (frame) => frame.room === `flood${f}`);
     }
-    const counting = (async () => {
-      for await (const frame of watcher) {
-        if (frame.type === "message") {
-          accepted++;
-          acceptedCost += cost(Number(frame.text.split(" ")[0]));
-        }
-        if (frame.type === "pong") return;
-      }
-    })();
+    // Everything the watcher hears, up to its own close below.
+    const watching = framesUntil(watcher, "closed", 30_000, "the watcher's close");
     // Ten a second from each: within the frame rate, far past the byte rate.
     const started = performance.now();
     for (let round = 0; round < 30; round++) {
@@ -238,7 +232,11 @@ Deno.test("a flood of 60 KB messages from ten connections of one address is cut 
     elapsed = (performance.now() - started) / 1000;
     await watcher.ping();
     watcher.close();
-    await deadline(counting, 10_000, "the watcher reads all").catch(() => {});
+    for (const frame of await watching) {
+      if (frame.type !== "message") continue;
+      accepted++;
+      acceptedCost += cost(Number(frame.text.split(" ")[0]));
+    }
     for (const peer of flooders) peer.close();
   }
   console.log(
@@ -295,20 +293,17 @@ Deno.test("one connection is held to its own byte rate; the client paces itself 
     const started = performance.now();
     for (let i = 0; i < 5; i++) alice.send(`${i} ${"z".repeat(60_000)}`);
     let received = 0;
-    await deadline(
-      (async () => {
-        for await (const frame of bob) if (frame.type === "message" && ++received === 5) return;
-      })(),
+    await framesUntil(
+      bob,
+      (frame) => frame.type === "message" && ++received === 5,
       20_000,
-      "bob gets all five",
+      "all five messages",
     );
     // 5 × 60,299 bytes less the burst, at 90% of 100,000 a second.
     assertGreater(performance.now() - started, 1000, "the client waited");
     alice.who();
-    for await (const frame of alice) {
-      assert(frame.type !== "error", JSON.stringify(frame));
-      if (frame.type === "users") break;
-    }
+    const answers = await framesUntil(alice, (frame) => frame.type === "users", 5000, "who");
+    assertEquals(answers.filter((frame) => frame.type === "error"), []);
   }
 });
 

@@ -2,17 +2,18 @@ import { assert, assertEquals, assertLess, assertMatch, assertStringIncludes } f
 import { ChatClient } from "../client.ts";
 import { VERSION } from "../_protocol/version.ts";
 import {
+  framesUntil,
   join,
   nextFrame,
   parleyCommand,
   ParleyProcess,
   RawPeer,
+  rssKiB,
   runParley,
   serveProcess,
   startServer,
   tempDir,
 } from "./_helpers.ts";
-import { rssKiB } from "../bench/_proc.ts";
 
 Deno.test("--version and --help", async () => {
   const version = await runParley(["--version"]);
@@ -101,11 +102,10 @@ Deno.test("pipe mode sends each stdin line, in order, and prints what arrives", 
   await using bob = await join(server, "bob");
   const port = String(server.addr.port);
   const run = runParley(["connect", `:${port}`, "--name", "piper"], "a\nb\n\nmulti word line\n");
-  const texts = [];
-  for await (const frame of bob) {
-    if (frame.type === "message") texts.push(`${frame.from}: ${frame.text}`);
-    if (frame.type === "left") break;
-  }
+  const frames = await framesUntil(bob, (frame) => frame.type === "left", 30_000, "piper to leave");
+  const texts = frames.flatMap((frame) =>
+    frame.type === "message" ? [`${frame.from}: ${frame.text}`] : []
+  );
   assertEquals(texts, ["piper: a", "piper: b", "piper: multi word line"]);
   const result = await run;
   assertEquals(result.code, 0, result.stderr);
@@ -141,7 +141,7 @@ Deno.test("connect exits 1 with the reason when it cannot join", async () => {
   const refused = await runParley(["connect", `:${server.addr.port}`, "--name", "TAKEN"]);
   assertEquals(refused.code, 1);
   assertStringIncludes(refused.stderr, "taken");
-  const listener = Deno.listen({ port: 0 });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const freePort = listener.addr.port;
   listener.close();
   const nobody = await runParley(["connect", `:${freePort}`, "--name", "x"]);

@@ -5,14 +5,15 @@ import { assert, assertEquals, assertGreater, assertLess } from "./_assert.ts";
 import { ChatClient } from "../client.ts";
 import {
   deadline,
+  framesUntil,
   join,
   nextFrame,
   ParleyProcess,
   RawPeer,
+  rssKiB,
   serveProcess,
   startServer,
 } from "./_helpers.ts";
-import { rssKiB } from "../bench/_proc.ts";
 
 const MiB = 1024 * 1024;
 
@@ -50,13 +51,17 @@ Deno.test({
     const counts = readers.map(() => 0);
     let dropped: unknown;
     const reading = readers.map((reader, i) =>
-      (async () => {
-        for await (const frame of reader) {
+      framesUntil(
+        reader,
+        (frame) => {
           if (frame.type === "message") counts[i]!++;
           if (frame.type === "left" && frame.name === "sleeper") dropped ??= frame.reason;
-          if (counts[i] === total) return;
-        }
-      })()
+          return counts[i] === total;
+        },
+        60_000,
+        `all ${total} messages to reader${i}`,
+        { keep: false },
+      )
     );
     for (let i = 0; i < total; i++) {
       sender.send(`${i} ${text}`);
@@ -65,7 +70,7 @@ Deno.test({
         peak = Math.max(peak, rss(server.child.pid));
       }
     }
-    await deadline(Promise.all(reading), 60_000, "every reader gets every message");
+    await Promise.all(reading);
     peak = Math.max(peak, rss(server.child.pid));
     assertEquals(counts, readers.map(() => total));
     assertEquals(dropped, "slow_consumer");
@@ -84,15 +89,19 @@ Deno.test("a flood gets rate_limited, the others see at most the allowed rate, t
   await nextFrame(watcher, "joined");
   const started = performance.now();
   let received = 0;
-  const watching = (async () => {
-    for await (const frame of watcher) {
+  const watching = framesUntil(
+    watcher,
+    (frame) => {
       if (frame.type === "message") received++;
-      if (frame.type === "left" && frame.name === "flooder") return frame.reason;
-    }
-  })();
+      return frame.type === "left" && frame.name === "flooder";
+    },
+    10_000,
+    "the flooder to be cut off",
+  );
   const flood = Array.from({ length: 10_000 }, (_, i) => `{"type":"send","text":"spam ${i}"}\n`);
   await flooder.write(flood.join("")).catch(() => {});
-  const cutOff = await deadline(watching, 10_000, "the flooder is cut off");
+  const last = (await watching).at(-1);
+  const cutOff = last?.type === "left" ? last.reason : undefined;
   const elapsed = (performance.now() - started) / 1000;
   const answers = await flooder.untilClosed();
   assertEquals(cutOff, "rate_limited");
@@ -107,30 +116,42 @@ Deno.test("a client paces itself to the server's limit and is never refused", as
   await using alice = await join(server, "alice");
   await using bob = await join(server, "bob");
   for (let i = 0; i < 60; i++) alice.send(`line ${i}`);
-  const texts = [];
-  for await (const frame of bob) {
-    if (frame.type === "message") texts.push(frame.text);
-    if (texts.length === 60) break;
-  }
+  let count = 0;
+  const texts = (await framesUntil(
+    bob,
+    (frame) => frame.type === "message" && ++count === 60,
+    10_000,
+    "all 60 lines",
+  )).flatMap((frame) => frame.type === "message" ? [frame.text] : []);
   assertEquals(texts, Array.from({ length: 60 }, (_, i) => `line ${i}`));
   alice.who();
-  for await (const frame of alice) {
-    assert(frame.type !== "error", JSON.stringify(frame));
-    if (frame.type === "users") break;
-  }
+  const answers = await framesUntil(alice, (frame) => frame.type === "users", 5000, "who's answer");
+  assertEquals(answers.filter((frame) => frame.type === "error"), []);
 });
 
 Deno.test("a typist and a multi-line paste stay well within the default limits", async () => {
   await using server = startServer();
   await using alice = await join(server, "alice");
   await using bob = await join(server, "bob");
-  for (let i = 0; i < 10; i++) alice.send(`quick line ${i}`);
-  alice.send(Array.from({ length: 500 }, (_, i) => `pasted line ${i}`).join("\n"));
+  const lines = Array.from({ length: 10 }, (_, i) => `quick line ${i}`);
+  const paste = Array.from({ length: 500 }, (_, i) => `pasted line ${i}`).join("\n");
+  for (const line of lines) alice.send(line);
+  alice.send(paste);
   let messages = 0;
-  for await (const frame of bob) {
-    assert(frame.type !== "error", JSON.stringify(frame));
-    if (frame.type === "message" && ++messages === 11) break;
-  }
+  const frames = await framesUntil(
+    bob,
+    (frame) => frame.type === "message" && ++messages === 11,
+    10_000,
+    "the 10 lines and the paste",
+  );
+  assertEquals(frames.flatMap((frame) => frame.type === "message" ? [frame.text] : []), [
+    ...lines,
+    paste,
+  ]);
+  // Nor was alice refused anything before her `who` was answered.
+  alice.who();
+  const answers = await framesUntil(alice, (frame) => frame.type === "users", 5000, "who's answer");
+  assertEquals(answers.filter((frame) => frame.type === "error"), []);
 });
 
 Deno.test({
@@ -147,14 +168,14 @@ Deno.test({
     // Alive, it answers the server's pings: still there after several ping intervals.
     await new Promise((resolve) => setTimeout(resolve, 800));
     assertEquals(server.userCount, 2);
-    Deno.kill(frozen.child.pid, "SIGSTOP");
+    frozen.child.kill("SIGSTOP");
     const stoppedAt = performance.now();
     try {
       const left = await nextFrame(watcher, "left", (frame) => frame.name === "frozen", 5000);
       assertEquals(left.reason, "timeout");
       assertLess(performance.now() - stoppedAt, 200 + 300 + 500);
     } finally {
-      Deno.kill(frozen.child.pid, "SIGCONT");
+      frozen.child.kill("SIGCONT");
     }
   },
 });
@@ -166,13 +187,13 @@ Deno.test({
     await using server = await serveProcess();
     const port = server.port;
     const client = await ChatClient.connect({ port, name: "alice", keepAliveMs: 200 });
-    Deno.kill(server.child.pid, "SIGSTOP");
+    server.child.kill("SIGSTOP");
     const stoppedAt = performance.now();
     try {
       await deadline(client.closed, 3000, "the client gives up on the server");
       assertLess(performance.now() - stoppedAt, 1000);
     } finally {
-      Deno.kill(server.child.pid, "SIGCONT");
+      server.child.kill("SIGCONT");
     }
   },
 });
@@ -262,9 +283,10 @@ Deno.test("shutdown under load: every client gets whole frames, then server_shut
     }
   })();
   await new Promise((resolve) => setTimeout(resolve, 300));
-  await server.shutdown();
-  await sending;
-  for (const text of await Promise.all(reads)) {
+  await deadline(server.shutdown(), 10_000, "the shutdown");
+  await deadline(sending, 10_000, "the sender to find the server gone");
+  const texts = await deadline(Promise.all(reads), 10_000, "every listener's connection to end");
+  for (const text of texts) {
     assert(text.endsWith("\n"), "the last frame is whole");
     const frames = text.slice(0, -1).split("\n").map((line) => JSON.parse(line));
     assertGreater(frames.filter((frame) => frame.type === "message").length, 0);

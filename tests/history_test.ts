@@ -3,8 +3,16 @@ import { assert, assertEquals, assertGreater, assertLess, assertRejects } from "
 import { ChatClient } from "../client.ts";
 import { ChatServer } from "../server.ts";
 import { MIGRATIONS, SqliteStore } from "../_server/store.ts";
-import type { StoredMessage } from "../protocol.ts";
-import { deadline, join, nextFrame, serveProcess, startServer, tempDir } from "./_helpers.ts";
+import type { ServerFrame, StoredMessage } from "../protocol.ts";
+import {
+  deadline,
+  framesUntil,
+  join,
+  nextFrame,
+  serveProcess,
+  startServer,
+  tempDir,
+} from "./_helpers.ts";
 
 /** Sends `count` messages from `client` and waits until they are stored (a ping round trip
  * after them is answered only once the batch before it has been written). */
@@ -77,15 +85,14 @@ Deno.test("joining while others send: every message exactly once, across history
   await sending;
   // A new store numbers messages from 1, and only the senders send: the last id is 900.
   const lastId = senders.length * perSender;
-  await deadline(
-    (async () => {
-      for await (const frame of late) {
-        if (frame.type === "message") ids.push(frame.id);
-        if (ids.includes(lastId)) return;
-      }
-    })(),
+  await framesUntil(
+    late,
+    (frame) => {
+      if (frame.type === "message") ids.push(frame.id);
+      return ids.includes(lastId);
+    },
     15_000,
-    "the last message",
+    `message ${lastId}, the last`,
   );
   assertGreater(replay.messages.length, 0, "some messages were replayed");
   assert(replay.messages.length < ids.length, "and some came live");
@@ -110,12 +117,16 @@ Deno.test("a client may ask for no replay, on hello and on join", async () => {
   quiet.join("other", { history: 0 });
   await nextFrame(quiet, "entered", (frame) => frame.room === "other");
   alice.send("live");
-  const frames = [];
-  for await (const frame of quiet) {
-    frames.push(frame.type);
-    if (frame.type === "message") break;
-  }
-  assert(!frames.includes("history"), frames.join());
+  const frames = await framesUntil(
+    quiet,
+    (frame) => frame.type === "message",
+    5000,
+    "alice's live message",
+  );
+  const types = frames.map((frame) => frame.type);
+  assert(!types.includes("history"), types.join());
+  const live = frames.at(-1)!;
+  assertEquals(live.type === "message" ? live.text : live.type, "live");
 });
 
 Deno.test("--db :memory: keeps nothing after a restart", async () => {
@@ -246,9 +257,6 @@ Deno.test({
       const port = server.port;
       const sender = await ChatClient.connect({ port, name: "sender" });
       const watcher = await ChatClient.connect({ port, name: "watcher", history: 0 });
-      const watching = (async () => {
-        for await (const frame of watcher) if (frame.type === "message") received.add(frame.id);
-      })();
       const sending = (async () => {
         try {
           for (let i = 0;; i++) {
@@ -259,17 +267,33 @@ Deno.test({
           // The connection is gone.
         }
       })();
-      await deadline(
-        (async () => {
-          while (received.size < 500) await new Promise((resolve) => setTimeout(resolve, 5));
-        })(),
-        15_000,
-        "500 messages delivered",
-      );
-      server.child.kill("SIGKILL");
-      await watching;
-      await sending;
-      sender.close();
+      const receive = (frame: ServerFrame) => {
+        if (frame.type === "message") received.add(frame.id);
+      };
+      try {
+        await framesUntil(
+          watcher,
+          (frame) => {
+            receive(frame);
+            return received.size === 500;
+          },
+          15_000,
+          "500 messages",
+          { keep: false },
+        );
+        server.child.kill("SIGKILL");
+        const rest = await framesUntil(
+          watcher,
+          "closed",
+          10_000,
+          "the kill to close the connection",
+        );
+        rest.forEach(receive);
+        await deadline(sending, 10_000, "the sender to find the connection gone");
+      } finally {
+        sender.close();
+        watcher.close();
+      }
     }
     assertGreater(received.size, 499);
     await using server = startServer({ db, history: 200 });

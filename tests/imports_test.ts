@@ -3,6 +3,7 @@
 // URL run or `deno compile`) still reaches all of the program. Read from Deno's own module graph.
 
 import { assert, assertEquals } from "./_assert.ts";
+import { deno } from "./_helpers.ts";
 
 interface Dependency {
   isDynamic?: boolean;
@@ -17,7 +18,7 @@ const ROOT = new URL("../", import.meta.url);
 
 /** The module graph of `module` as `deno info --json` gives it. */
 async function graph(module: string): Promise<ModuleGraph> {
-  const output = await new Deno.Command(Deno.execPath(), {
+  const output = await new Deno.Command(deno(), {
     args: ["info", "--json", new URL(module, ROOT).pathname],
     stdout: "piped",
     stderr: "piped",

@@ -127,7 +127,7 @@ Deno.test("the client library throws FrameTooLargeError, a RangeError, for a lin
     const error = await assertRejects(
       () => ChatClient.connect({ port: fake.port, name: "alice", keepAliveMs: 0 }),
       FrameTooLargeError,
-    ) as FrameTooLargeError;
+    );
     assert(error instanceof RangeError);
     assertEquals(error.name, "FrameTooLargeError");
     assertEquals(error.limit, MAX_SERVER_FRAME_BYTES);

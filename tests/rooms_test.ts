@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import type { ChatClient } from "../client.ts";
 import type { MessageFrame, ServerFrame } from "../protocol.ts";
-import { deadline, join, nextFrame, RawPeer, startServer } from "./_helpers.ts";
+import { framesUntil, join, nextFrame, RawPeer, startServer } from "./_helpers.ts";
 
 /** Collects frames of `type` from `client` until `done` says stop. */
 async function collect<T extends ServerFrame["type"]>(
@@ -12,18 +12,18 @@ async function collect<T extends ServerFrame["type"]>(
 ): Promise<Extract<ServerFrame, { type: T }>[]> {
   const frames: Extract<ServerFrame, { type: T }>[] = [];
   if (done(frames)) return frames;
-  return await deadline(
-    (async () => {
-      for await (const frame of client) {
-        if (frame.type !== type) continue;
-        frames.push(frame as Extract<ServerFrame, { type: T }>);
-        if (done(frames)) return frames;
-      }
-      throw new Error(`Connection closed after ${frames.length} "${type}" frames`);
-    })(),
+  await framesUntil(
+    client,
+    (frame) => {
+      if (frame.type !== type) return false;
+      frames.push(frame as Extract<ServerFrame, { type: T }>);
+      return done(frames);
+    },
     ms,
     `"${type}" frames`,
+    { keep: false },
   );
+  return frames;
 }
 
 Deno.test("20 rooms of 10: no message leaves its room; members of two rooms get both", async () => {
@@ -255,19 +255,23 @@ Deno.test("a large room announces no joins and leaves, and lists a bounded numbe
   // m0 heard of the others joining while the room was small…
   let joins = 0;
   let lefts = 0;
-  const counting = (async () => {
-    for await (const frame of first) {
+  const counting = framesUntil(
+    first,
+    (frame) => {
       if (frame.type === "joined") joins++;
       if (frame.type === "left") lefts++;
-      if (frame.type === "message") return;
-    }
-  })();
+      return frame.type === "message";
+    },
+    10_000,
+    "extra's message",
+    { keep: false },
+  );
   // …but not of one more, nor of anyone leaving now.
   await using extra = await join(server, "extra");
   assertEquals(extra.welcome.users.length, LARGE_ROOM);
   await members.at(-1)!.quit();
   extra.send("after");
-  await deadline(counting, 10_000, "m0 reads on");
+  await counting;
   assertEquals([joins, lefts], [LARGE_ROOM - 1, 0]);
   extra.who("lobby");
   assertEquals((await nextFrame(extra, "users")).users.length, LARGE_ROOM);

@@ -26,7 +26,7 @@ import { makeCertificates } from "./_tls.ts";
 
 /** The ChatError a connection attempt fails with. */
 async function refusal(options: Parameters<typeof ChatClient.connect>[0]): Promise<ChatError> {
-  return await assertRejects(() => ChatClient.connect(options), ChatError) as ChatError;
+  return await assertRejects(() => ChatClient.connect(options), ChatError);
 }
 
 const ignoreWithoutOpenssl = (() => {
@@ -63,7 +63,7 @@ Deno.test({
       () => ChatClient.connect({ port: tlsPort, name: "trusting", tls: true }),
       Deno.errors.InvalidData,
     );
-    assertStringIncludes((error as Error).message, "UnknownIssuer");
+    assertStringIncludes(error.message, "UnknownIssuer");
     const cli = await runParley(["connect", `127.0.0.1:${tlsPort}`, "--tls", "--name", "cli"]);
     assertEquals(cli.code, 1);
     assertStringIncludes(cli.stderr, "--ca FILE");
@@ -103,7 +103,7 @@ Deno.test({
 
     await Deno.copyFile(second.certFile, certFile);
     await Deno.copyFile(second.keyFile, keyFile);
-    Deno.kill(server.child.pid, "SIGHUP");
+    server.child.kill("SIGHUP");
     await server.waitFor(/TLS certificate reloaded/, "stderr");
 
     await using late = await connect("late", second.ca);
@@ -114,7 +114,7 @@ Deno.test({
 
     // A broken certificate file is refused and the working one stays.
     await Deno.writeTextFile(certFile, "not a certificate");
-    Deno.kill(server.child.pid, "SIGHUP");
+    server.child.kill("SIGHUP");
     await server.waitFor(/not reloaded, the old one stays/, "stderr");
     await using still = await connect("still", second.ca);
     assertEquals(still.welcome.name, "still");

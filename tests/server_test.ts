@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertLess, assertRejects } from "./_assert.ts";
 import { ChatClient, ChatError } from "../client.ts";
 import type { MessageFrame, ServerFrame } from "../protocol.ts";
-import { deadline, join, nextFrame, RawPeer, startServer } from "./_helpers.ts";
+import { deadline, framesUntil, join, nextFrame, RawPeer, startServer } from "./_helpers.ts";
 
 Deno.test("50 clients: every message reaches every other client once, in order", async () => {
   await using server = startServer();
@@ -14,18 +14,21 @@ Deno.test("50 clients: every message reaches every other client once, in order",
   const received = clients.map(() => [] as MessageFrame[]);
   const expected = (count - 1) * perClient;
   const readers = clients.map((client, i) =>
-    (async () => {
-      for await (const frame of client) {
-        if (frame.type !== "message") continue;
-        received[i]!.push(frame);
-        if (received[i]!.length === expected) return;
-      }
-    })()
+    framesUntil(
+      client,
+      (frame) => {
+        if (frame.type === "message") received[i]!.push(frame);
+        return received[i]!.length === expected;
+      },
+      20_000,
+      `all ${expected} messages to user${i}`,
+      { keep: false },
+    )
   );
   clients.forEach((client, i) => {
     for (let n = 0; n < perClient; n++) client.send(`${i}:${n}`);
   });
-  await deadline(Promise.all(readers), 20_000, "all messages delivered");
+  await Promise.all(readers);
   const ids = new Set<number>();
   received.forEach((frames, i) => {
     const bySender = new Map<string, number[]>();
@@ -138,11 +141,13 @@ Deno.test("a frame written one byte at a time, and ten frames in one write", asy
     Array.from({ length: 10 }, (_, i) => JSON.stringify({ type: "send", text: `m${i}` }) + "\n")
       .join(""),
   );
-  const texts = [];
-  for await (const frame of alice) {
-    if (frame.type === "message") texts.push(frame.text);
-    if (texts.length === 10) break;
-  }
+  let count = 0;
+  const texts = (await framesUntil(
+    alice,
+    (frame) => frame.type === "message" && ++count === 10,
+    5000,
+    "the ten messages",
+  )).flatMap((frame) => frame.type === "message" ? [frame.text] : []);
   assertEquals(texts, Array.from({ length: 10 }, (_, i) => `m${i}`));
 });
 
@@ -260,18 +265,23 @@ Deno.test("a client that stops reading is dropped as a slow consumer; the others
   const total = 2000; // 20 MB: far more than the socket buffers and the queue hold
   let got = 0;
   let left: ServerFrame | undefined;
-  const reading = (async () => {
-    for await (const frame of bob) {
+  const reading = framesUntil(
+    bob,
+    (frame) => {
       if (frame.type === "message") got++;
       if (frame.type === "left") left = frame;
-      if (got === total && left) return;
-    }
-  })();
+      return got === total && left !== undefined;
+    },
+    20_000,
+    `all ${total} messages and the sleeper's leaving`,
+    { keep: false },
+  );
   for (let i = 0; i < total; i++) {
     alice.send(text);
     if (i % 20 === 0) await alice.ping(); // keep bob, who reads, well within his queue
   }
-  await deadline(reading, 20_000, "bob receives everything");
+  await reading;
+  assertEquals(got, total);
   assertEquals(left && left.type === "left" && [left.name, left.reason], [
     "sleeper",
     "slow_consumer",

@@ -8,7 +8,7 @@ import { assert, assertEquals, assertLess, assertMatch } from "./_assert.ts";
 // Only what the store exported before these tests are named here, and the errors are told
 // apart by name, so that each test also runs, and fails for its own reason, against the old
 // store (`deno test --no-check`).
-import { MIGRATIONS, SqliteStore } from "../_server/store.ts";
+import { MIGRATIONS, SqliteStore, StoreOpenError } from "../_server/store.ts";
 import * as protocol from "../protocol.ts";
 import { tempDir } from "./_helpers.ts";
 import { BAD_DATABASES, CAN_MOUNT, makeDatabase, messages, until, withTmpfs } from "./_storage.ts";
@@ -43,8 +43,9 @@ for (const bad of BAD_DATABASES) {
     const path = `${dir.path}/bad.db`;
     await bad.make(path);
     const error = thrown(() => new SqliteStore(path, () => {}));
-    assert(error instanceof Error && error.name === "StoreOpenError", String(error));
-    assertEquals((error as Error & { path: string }).path, path);
+    assert(error instanceof StoreOpenError, String(error));
+    assertEquals(error.name, "StoreOpenError");
+    assertEquals(error.path, path);
     assert(error.message.startsWith(`cannot use database ${path}: `), error.message);
     assertMatch(error.message, bad.cause);
     assertMatch(error.message, /; (restore a backup|move it aside|give --db)/);

@@ -8,6 +8,7 @@ import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { ChatClient } from "../client.ts";
 import {
   deadline,
+  deno,
   MOD_TS,
   nextFrame,
   ParleyProcess,
@@ -114,7 +115,7 @@ function grabber(port: number, holdMs: number): ParleyProcess {
     }
   `;
   return new ParleyProcess([], {
-    command: [Deno.execPath(), "eval", code],
+    command: [deno(), "eval", code],
     env: { GRAB_PORT: String(port), GRAB_HOLD_MS: String(holdMs) },
   });
 }
@@ -140,7 +141,7 @@ Deno.test({
     for (let round = 1; round <= 12; round++) {
       const next = certs[round % 2]!;
       await install(live, next);
-      Deno.kill(server.child.pid, "SIGHUP");
+      server.child.kill("SIGHUP");
       assertEquals(await reloadOutcome(server, round), "parley: TLS certificate reloaded");
       // Right after the reload, on the new certificate; the old one's CA no longer verifies it.
       const client = await connectTls(port, `late${round}`, next.ca);
@@ -181,7 +182,7 @@ Deno.test({
       await breakFiles();
       const error = await assertRejects(() => server.reloadTls(), Error);
       assertMatch(
-        (error as Error).message,
+        error.message,
         /^TLS certificate not reloaded, the old one stays in use: /,
         what,
       );
@@ -205,7 +206,7 @@ Deno.test({
     await install(live, certs[0]!);
     // No deno.json, so no --unstable-net: the listener cannot share its port.
     const { server, port } = await serveTls(live, [
-      Deno.execPath(),
+      deno(),
       "run",
       "--no-config",
       "--allow-all",
@@ -221,7 +222,7 @@ Deno.test({
     for (let round = 1; round <= 60 && !lost; round++) {
       const next = certs[round % 2]!;
       await install(live, next);
-      Deno.kill(server.child.pid, "SIGHUP");
+      server.child.kill("SIGHUP");
       const outcome = await reloadOutcome(server, round);
       if (outcome.startsWith("parley: TLS listener lost")) {
         lost = true;
@@ -267,7 +268,7 @@ Deno.test({
     );
 
     await install(live, expired);
-    Deno.kill(server.child.pid, "SIGHUP");
+    server.child.kill("SIGHUP");
     assertEquals(await reloadOutcome(server, 1), "parley: TLS certificate reloaded");
     await server.waitFor(
       new RegExp(`WARN TLS certificate ${file} expired on ${date}: clients refuse it`, "m"),
@@ -278,10 +279,10 @@ Deno.test({
       () => connectTls(port, "alice", expired.ca),
       Deno.errors.InvalidData,
     );
-    assertMatch((refused as Error).message, /expired/);
+    assertMatch(refused.message, /expired/);
 
     await install(live, early);
-    Deno.kill(server.child.pid, "SIGHUP");
+    server.child.kill("SIGHUP");
     assertEquals(await reloadOutcome(server, 2), "parley: TLS certificate reloaded");
     await server.waitFor(
       new RegExp(`WARN TLS certificate ${file} is not valid until ${date}`, "m"),
@@ -289,7 +290,7 @@ Deno.test({
     );
 
     await install(live, fine);
-    Deno.kill(server.child.pid, "SIGHUP");
+    server.child.kill("SIGHUP");
     assertEquals(await reloadOutcome(server, 3), "parley: TLS certificate reloaded");
     const client = await connectTls(port, "alice", fine.ca);
     await client.quit();

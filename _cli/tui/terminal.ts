@@ -1,13 +1,15 @@
-// The interactive terminal client: raw mode, an input line that incoming messages never clobber,
-// line editing, commands, and reconnecting when the server goes away. It drives a ChatClient;
-// keys come from _cli/tui/keys.ts, the input line from _cli/tui/line_editor.ts, the text from _cli/format.ts.
+// The interactive terminal client's controller: raw mode, keys to the line editor, commands,
+// the ChatClient's frames, reconnecting when the server goes away, exit codes and signals. It
+// owns the terminal's I/O; what to write comes from _cli/tui/screen.ts, keys from
+// _cli/tui/keys.ts, the input line from _cli/tui/line_editor.ts, the text from _cli/format.ts.
 
 import { EXIT_FAILURE, EXIT_OK } from "../args.ts";
 import { formatFrame, formatNotice, type FormatOptions } from "../format.ts";
 import { type Key, KeyDecoder } from "./keys.ts";
 import { LineEditor } from "./line_editor.ts";
+import { Screen, type ScreenInput, type ScreenSize } from "./screen.ts";
+import { errorMessage } from "../../_protocol/error_message.ts";
 import { isBlank } from "../../_protocol/names.ts";
-import { unicodeWidth } from "../std.ts";
 import { onTerminationSignals } from "../signals.ts";
 import { type ChatClient, ChatError, FrameTooLargeError } from "../../client.ts";
 import { connectionFailure } from "../pipe.ts";
@@ -43,8 +45,6 @@ const PASTE_OFF = "\x1b[?2004l";
 /** How long a lone ESC waits for the rest of an escape sequence before it is the Escape key. */
 const ESCAPE_WAIT_MS = 50;
 const MAX_BACKOFF_MS = 30_000;
-/** Entries kept to draw the screen again. */
-const RECENT_ENTRIES = 500;
 
 /**
  * Runs the interactive client on `client` until the user quits or, without reconnect, the
@@ -60,8 +60,7 @@ class TerminalChat {
   #options: TerminalOptions;
   #editor = new LineEditor();
   #keys = new KeyDecoder();
-  /** Rows above the cursor in the input area as last drawn, to find its top again. */
-  #cursorRow = 0;
+  #screen = new Screen();
   #quitting = false;
   #done = Promise.withResolvers<number>();
   #escapeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -73,8 +72,6 @@ class TerminalChat {
   #rooms = new Map<string, { name: string; topic: string; newest: number; oldest: number }>();
   /** The password given this session for a name, by /register or /nick, to reconnect with. */
   #password: string | undefined;
-  /** What was printed last, to draw the screen again after a resize. */
-  #recent: string[] = [];
   /** Rooms with a /history request under way: their next `history` frame is shown whole. */
   #paging = new Set<string>();
 
@@ -103,8 +100,7 @@ class TerminalChat {
       clearTimeout(this.#escapeTimer);
       stopSignals();
       if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGWINCH", redraw);
-      this.#clearInput();
-      this.#write(PASTE_OFF);
+      this.#write(this.#screen.clearInput() + PASTE_OFF);
       Deno.stdin.setRaw(false);
     }
   }
@@ -218,7 +214,7 @@ class TerminalChat {
     try {
       this.#execute(client, command);
     } catch (error) {
-      this.#notice(`Not sent: ${(error as Error).message}`);
+      this.#notice(`Not sent: ${errorMessage(error)}`);
     }
     this.#print(undefined);
   }
@@ -350,7 +346,7 @@ class TerminalChat {
       // A frame over the limit comes from a broken or hostile server: reconnecting would only
       // fetch more of the same.
       if (error instanceof FrameTooLargeError) return this.#broken(error);
-      farewell = (error as Error).message;
+      farewell = errorMessage(error);
     }
     if (this.#quitting) return;
     this.#client = undefined;
@@ -485,35 +481,22 @@ class TerminalChat {
 
   /** Prints `text` (if any) above the input line, then draws the input line again. */
   #print(text: string | undefined): void {
-    let output = this.#inputTop() + "\x1b[J";
-    if (text !== undefined) {
-      output += text.replaceAll("\n", "\r\n") + "\r\n";
-      this.#recent.push(text);
-      if (this.#recent.length > RECENT_ENTRIES) this.#recent.shift();
-    }
-    if (!this.#quitting) output += this.#drawInput();
-    this.#write(output);
+    const columns = terminalSize().columns;
+    this.#write(
+      text === undefined
+        ? this.#screen.drawInput(this.#input(), columns)
+        : this.#screen.print(text, this.#input(), columns),
+    );
   }
 
   /** Clears the screen and draws it again: the latest entries that fit, then the input. */
   #repaint(): void {
-    const { columns, rows } = terminalSize();
-    const room = rows - this.#editor.render(this.#prompt(), columns).rows.length;
-    const shown: string[] = [];
-    let used = 0;
-    for (let i = this.#recent.length - 1; i >= 0 && used < room; i--) {
-      const lines = this.#recent[i]!.split("\n");
-      used += lines.reduce(
-        (sum, line) => sum + Math.max(1, Math.ceil(unicodeWidth(stripAnsi(line)) / columns)),
-        0,
-      );
-      if (used <= room) shown.unshift(this.#recent[i]!);
-    }
-    this.#cursorRow = 0;
-    this.#write(
-      "\x1b[H\x1b[2J" + shown.map((entry) => entry.replaceAll("\n", "\r\n") + "\r\n").join("") +
-        (this.#quitting ? "" : this.#drawInput()),
-    );
+    this.#write(this.#screen.redraw(this.#input(), terminalSize()));
+  }
+
+  /** The input area to draw: none once quitting. */
+  #input(): ScreenInput | undefined {
+    return this.#quitting ? undefined : { prompt: this.#prompt(), editor: this.#editor };
   }
 
   #prompt(): string {
@@ -521,24 +504,6 @@ class TerminalChat {
     return this.#rooms.size > 1 && this.#room !== undefined
       ? `${this.#name} #${this.#room}> `
       : `${this.#name}> `;
-  }
-
-  /** Escape codes that move from the cursor to the first column of the input area's top. */
-  #inputTop(): string {
-    return "\r" + (this.#cursorRow > 0 ? `\x1b[${this.#cursorRow}A` : "");
-  }
-
-  #drawInput(): string {
-    const layout = this.#editor.render(this.#prompt(), terminalSize().columns);
-    const below = layout.rows.length - 1 - layout.cursorRow;
-    this.#cursorRow = layout.cursorRow;
-    return layout.rows.join("\r\n") + "\r" + (below > 0 ? `\x1b[${below}A` : "") +
-      (layout.cursorColumn > 0 ? `\x1b[${layout.cursorColumn}C` : "");
-  }
-
-  #clearInput(): void {
-    this.#write(this.#inputTop() + "\x1b[J");
-    this.#cursorRow = 0;
   }
 
   #write(text: string): void {
@@ -567,22 +532,16 @@ class TerminalChat {
   }
 
   #fail(error: unknown): void {
-    this.#notice(`Error: ${(error as Error).message}`);
+    this.#notice(`Error: ${errorMessage(error)}`);
     this.#quit(EXIT_FAILURE);
   }
 }
 
-function terminalSize(): { columns: number; rows: number } {
+function terminalSize(): ScreenSize {
   try {
     const { columns, rows } = Deno.consoleSize();
     return { columns: Math.max(columns, 10), rows: Math.max(rows, 2) };
   } catch {
     return { columns: 80, rows: 24 };
   }
-}
-
-/** `text` without the colour and attribute codes this client puts in. */
-function stripAnsi(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/\x1b\[[0-9;]*m/g, "");
 }
