@@ -9,11 +9,12 @@
  * @example Encode a frame and decode it again
  * ```ts
  * import { decodeClientFrame, encodeFrame } from "./protocol.ts";
+ * import { assertEquals } from "@std/assert";
  *
  * const bytes = encodeFrame({ type: "send", text: "hi\nthere" });
  * const result = decodeClientFrame(bytes.subarray(0, -1));
  * if (!result.ok) throw new Error(result.message);
- * console.log(result.frame); // { type: "send", text: "hi\nthere" }
+ * assertEquals(result.frame, { type: "send", text: "hi\nthere" });
  * ```
  *
  * @module
@@ -77,9 +78,10 @@ export const BYTE_COST_PER_FRAME = 256;
  * @example
  * ```ts
  * import { byteCost } from "./protocol.ts";
+ * import { assertEquals } from "@std/assert";
  *
- * console.log(byteCost("send", 30)); // 286
- * console.log(byteCost("join", 30)); // 0
+ * assertEquals(byteCost("send", 30), 286);
+ * assertEquals(byteCost("join", 30), 0);
  * ```
  */
 export function byteCost(type: ClientFrame["type"], bytes: number): number {
@@ -590,9 +592,10 @@ const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * @example
  * ```ts
  * import { encodeFrame } from "./protocol.ts";
+ * import { assertEquals } from "@std/assert";
  *
  * const line = new TextDecoder().decode(encodeFrame({ type: "quit" }));
- * console.log(line); // '{"type":"quit"}\n'
+ * assertEquals(line, '{"type":"quit"}\n');
  * ```
  */
 export function encodeFrame(frame: Frame): Uint8Array {
@@ -608,9 +611,10 @@ export function encodeFrame(frame: Frame): Uint8Array {
  * @example
  * ```ts
  * import { decodeClientFrame } from "./protocol.ts";
+ * import { assertEquals } from "@std/assert";
  *
  * const result = decodeClientFrame(new TextEncoder().encode('{"type":"send","text":" "}'));
- * console.log(result.ok ? result.frame : result.code); // "invalid_text"
+ * assertEquals(result.ok ? result.frame : result.code, "invalid_text");
  * ```
  */
 export function decodeClientFrame(line: Uint8Array): DecodeResult<ClientFrame> {
@@ -626,9 +630,10 @@ export function decodeClientFrame(line: Uint8Array): DecodeResult<ClientFrame> {
  * @example
  * ```ts
  * import { decodeServerFrame } from "./protocol.ts";
+ * import { assertEquals } from "@std/assert";
  *
  * const result = decodeServerFrame(new TextEncoder().encode('{"type":"pong","id":7}'));
- * console.log(result.ok && result.frame); // { type: "pong", id: 7 }
+ * assertEquals(result.ok && result.frame, { type: "pong", id: 7 });
  * ```
  */
 export function decodeServerFrame(line: Uint8Array): DecodeResult<ServerFrame> {
@@ -650,9 +655,10 @@ export function decodeServerFrame(line: Uint8Array): DecodeResult<ServerFrame> {
  * @example
  * ```ts
  * import { nameProblem } from "./protocol.ts";
+ * import { assertEquals } from "@std/assert";
  *
- * console.log(nameProblem("zoë")); // undefined
- * console.log(nameProblem("bad name")); // 'Name "bad name" may hold only letters, digits, "_", "-" and "."'
+ * assertEquals(nameProblem("zoë"), undefined);
+ * assertEquals(nameProblem("bad name"), 'Name "bad name" may hold only letters, digits, "_", "-" and "."');
  * ```
  */
 export function nameProblem(name: string): string | undefined {
@@ -669,8 +675,9 @@ export function nameProblem(name: string): string | undefined {
  * @example
  * ```ts
  * import { roomProblem } from "./protocol.ts";
+ * import { assertEquals } from "@std/assert";
  *
- * console.log(roomProblem("rust-lang")); // undefined
+ * assertEquals(roomProblem("rust-lang"), undefined);
  * ```
  */
 export function roomProblem(room: string): string | undefined {
@@ -694,9 +701,10 @@ export function roomProblem(room: string): string | undefined {
  * @example
  * ```ts
  * import { foldName } from "./protocol.ts";
+ * import { assertEquals } from "@std/assert";
  *
- * console.log(foldName("Alice") === foldName("ALICE")); // true
- * console.log(foldName("HANK") === foldName("\u0397\u0391\u039d\u039a")); // true: Greek ΗΑΝΚ
+ * assertEquals(foldName("Alice"), foldName("ALICE"));
+ * assertEquals(foldName("HANK"), foldName("\u0397\u0391\u039d\u039a")); // Greek ΗΑΝΚ
  * ```
  */
 export function foldName(name: string): string {

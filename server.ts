@@ -5,9 +5,12 @@
  * @example Start a server on a free port, then stop it
  * ```ts
  * import { ChatServer } from "./server.ts";
+ * import { assert } from "@std/assert";
  *
- * await using server = new ChatServer({ port: 0 });
- * console.log(`listening on port ${server.addr.port}`);
+ * const server = new ChatServer({ port: 0 });
+ * assert(server.addr.port > 0, "a free port was picked");
+ * await server.shutdown();
+ * assert(server.connectionCount === 0);
  * ```
  *
  * @module
