@@ -46,10 +46,11 @@ export const BIDI_CONTROLS: readonly number[] = [
  * @example
  * ```ts
  * import { placeholder } from "./sanitize.ts";
+ * import { assertEquals } from "@std/assert";
  *
- * console.log(placeholder("\x1b")); // "␛"
- * console.log(placeholder("\u202e")); // "⟨U+202E⟩"
- * console.log(placeholder("a")); // undefined
+ * assertEquals(placeholder("\x1b"), "␛");
+ * assertEquals(placeholder("\u202e"), "⟨U+202E⟩");
+ * assertEquals(placeholder("a"), undefined);
  * ```
  */
 export function placeholder(char: string): string | undefined {
@@ -69,9 +70,10 @@ export function placeholder(char: string): string | undefined {
  * @example
  * ```ts
  * import { sanitize } from "./sanitize.ts";
+ * import { assertEquals } from "@std/assert";
  *
- * console.log(sanitize("hi\x1b[2J")); // "hi␛[2J"
- * console.log(sanitize("abc\u202edef")); // "abc⟨U+202E⟩def"
+ * assertEquals(sanitize("hi\x1b[2J"), "hi␛[2J");
+ * assertEquals(sanitize("abc\u202edef"), "abc⟨U+202E⟩def");
  * ```
  */
 export function sanitize(text: string): string {

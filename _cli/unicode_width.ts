@@ -56,10 +56,11 @@ const segmenter = new Intl.Segmenter();
  * @example
  * ```ts
  * import { unicodeWidth } from "./unicode_width.ts";
+ * import { assertEquals } from "@std/assert";
  *
- * console.log(unicodeWidth("hello")); // 5
- * console.log(unicodeWidth("日本語")); // 6
- * console.log(unicodeWidth("👨‍👩‍👧")); // 2
+ * assertEquals(unicodeWidth("hello"), 5);
+ * assertEquals(unicodeWidth("日本語"), 6);
+ * assertEquals(unicodeWidth("👨‍👩‍👧"), 2);
  * ```
  */
 export function unicodeWidth(text: string): number {

@@ -34,9 +34,10 @@ const MAPPED = 0xffffn << 32n;
  * @example
  * ```ts
  * import { formatIpRange, parseIpRange } from "./ip.ts";
+ * import { assertEquals } from "@std/assert";
  *
- * console.log(formatIpRange(parseIpRange("0::0001"))); // "::1"
- * console.log(formatIpRange(parseIpRange("::ffff:10.0.0.0/104"))); // "10.0.0.0/8"
+ * assertEquals(formatIpRange(parseIpRange("0::0001")), "::1");
+ * assertEquals(formatIpRange(parseIpRange("::ffff:10.0.0.0/104")), "10.0.0.0/8");
  * ```
  */
 export function parseIpRange(text: string): IpRange {
@@ -77,8 +78,9 @@ export function parseIp(text: string): IpRange {
  * @example
  * ```ts
  * import { formatIpRange, parseIpRange } from "./ip.ts";
+ * import { assertEquals } from "@std/assert";
  *
- * console.log(formatIpRange(parseIpRange("2001:DB8:0:0:0:0:0:0/32"))); // "2001:db8::/32"
+ * assertEquals(formatIpRange(parseIpRange("2001:DB8:0:0:0:0:0:0/32")), "2001:db8::/32");
  * ```
  */
 export function formatIpRange(range: IpRange): string {

@@ -163,11 +163,12 @@ const PASTE_DROPPED = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
  * @example
  * ```ts
  * import { KeyDecoder } from "./keys.ts";
+ * import { assertEquals } from "@std/assert";
  *
  * const decoder = new KeyDecoder();
  * const bytes = new TextEncoder().encode("hi\x1b[D\r");
- * console.log(decoder.decode(bytes.subarray(0, 3))); // [{ type: "text", text: "hi" }]
- * console.log(decoder.decode(bytes.subarray(3))); // [{ type: "left" }, { type: "enter" }]
+ * assertEquals(decoder.decode(bytes.subarray(0, 3)), [{ type: "text", text: "hi" }]);
+ * assertEquals(decoder.decode(bytes.subarray(3)), [{ type: "left" }, { type: "enter" }]);
  * ```
  */
 export class KeyDecoder {

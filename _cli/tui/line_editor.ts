@@ -45,14 +45,15 @@ const segmenter = new Intl.Segmenter();
  * @example
  * ```ts
  * import { LineEditor } from "./line_editor.ts";
+ * import { assertEquals } from "@std/assert";
  *
  * const editor = new LineEditor();
  * editor.insert("hello wörld");
  * editor.deleteWordBack();
  * editor.insert("there");
- * console.log(editor.submit()); // "hello there"
+ * assertEquals(editor.submit(), "hello there");
  * editor.historyUp();
- * console.log(editor.text); // "hello there"
+ * assertEquals(editor.text, "hello there");
  * ```
  */
 export class LineEditor {
@@ -247,12 +248,13 @@ export class LineEditor {
    * @example
    * ```ts
    * import { LineEditor } from "./line_editor.ts";
+   * import { assertEquals } from "@std/assert";
    *
    * const editor = new LineEditor();
    * editor.insert("abcdefgh");
    * const { rows, cursorRow, cursorColumn } = editor.render("> ", 5);
-   * console.log(rows); // ["> abc", "defgh", ""]
-   * console.log(cursorRow, cursorColumn); // 2 0
+   * assertEquals(rows, ["> abc", "defgh", ""]);
+   * assertEquals([cursorRow, cursorColumn], [2, 0]);
    * ```
    */
   render(prompt: string, columns: number): LineLayout {
