@@ -20,12 +20,10 @@ import { Chat } from "./_server/chat.ts";
 import { type ConnectionLimits, Connections } from "./_server/connections.ts";
 import { type Logger, type LogLevel, makeLogger } from "./_server/log.ts";
 import { NdjsonAdapter } from "./_server/ndjson.ts";
-import {
-  DEFAULT_MAX_DB_BYTES,
-  type RetentionPolicy,
-  SqliteStore,
-  type Store,
-} from "./_server/store.ts";
+import { TextAdapter } from "./_server/text.ts";
+import { DEFAULT_MAX_DB_BYTES } from "./_server/size_bound.ts";
+import { SqliteStore } from "./_server/sqlite_store.ts";
+import type { RetentionPolicy, Store } from "./_server/store.ts";
 import { Guard } from "./_server/guard.ts";
 import { Listeners, type TlsFiles } from "./_server/listeners.ts";
 import {
@@ -58,7 +56,7 @@ export const DEFAULTS: Readonly<
   & Required<
     Omit<
       ServerOptions,
-      "rooms" | "retainDays" | "retainMessages" | "tls" | "password" | "operators"
+      "rooms" | "retainDays" | "retainMessages" | "tls" | "password" | "operators" | "textPort"
     >
   >
   & { tlsPort: number }
@@ -231,6 +229,11 @@ export interface ServerOptions {
   /** Also listen for TLS, with this certificate and key (PEM files), on `port` (default
    * 7343). {@linkcode ChatServer.reloadTls} reads the files again. */
   tls?: TlsFiles & { port?: number };
+  /**
+   * Also listen for plain text, for `nc` and `telnet` users, on this port of the same host (plain
+   * TCP, no TLS); 0 picks a free one. None if absent. See docs/PROTOCOL.md, "Plain text".
+   */
+  textPort?: number;
   /** The password every client must give in `hello`; none if absent. */
   password?: string;
   /**
@@ -256,6 +259,8 @@ export class ChatServer implements AsyncDisposable {
   readonly addr: Deno.NetAddr;
   /** The address of the TLS listener, if there is one. */
   readonly tlsAddr: Deno.NetAddr | undefined;
+  /** The address of the plain-text listener (`textPort`), if there is one. */
+  readonly textAddr: Deno.NetAddr | undefined;
 
   #finished = Promise.withResolvers<void>();
   #listeners: Listeners;
@@ -267,6 +272,9 @@ export class ChatServer implements AsyncDisposable {
   #connections: Connections;
   /** The one way in so far: NDJSON over TCP and TLS. */
   #ndjson: NdjsonAdapter;
+  /** Plain text for `nc` and `telnet`, on a port of its own, if asked for. */
+  #text: TextAdapter | undefined;
+  #textListeners: Listeners | undefined;
   #shuttingDown = false;
 
   /**
@@ -346,6 +354,22 @@ export class ChatServer implements AsyncDisposable {
       (conn) => this.#ndjson.accept(conn),
       this.#log,
     );
+    if (options.textPort !== undefined) {
+      try {
+        this.#textListeners = new Listeners(
+          {
+            hostname: options.hostname ?? DEFAULTS.hostname,
+            port: options.textPort,
+            tls: undefined,
+          },
+          (conn) => this.#text!.accept(conn),
+          this.#log,
+        );
+      } catch (error) {
+        this.#listeners.close();
+        throw error;
+      }
+    }
     const retention: RetentionPolicy = {};
     if (options.retainDays !== undefined) retention.days = options.retainDays;
     if (options.retainMessages !== undefined) retention.messagesPerRoom = options.retainMessages;
@@ -357,6 +381,7 @@ export class ChatServer implements AsyncDisposable {
       });
     } catch (error) {
       this.#listeners.close();
+      this.#textListeners?.close();
       throw error;
     }
     this.#guard = new Guard(this.#store, {
@@ -395,6 +420,15 @@ export class ChatServer implements AsyncDisposable {
       maxQueueBytes,
       log: this.#log,
     });
+    if (this.#textListeners !== undefined) {
+      this.#text = new TextAdapter(this.#connections, {
+        maxFrameBytes,
+        maxQueueBytes,
+        log: this.#log,
+        serverPassword: options.password !== undefined,
+      });
+    }
+    this.textAddr = this.#textListeners?.plainAddr;
     this.tlsAddr = this.#listeners.tlsAddr;
     this.addr = (this.#listeners.plainAddr ?? this.tlsAddr)!;
   }
@@ -450,10 +484,13 @@ export class ChatServer implements AsyncDisposable {
       this.#shuttingDown = true;
       this.#log("info", `shutting down, ${this.#connections.size} connection(s) open`);
       this.#listeners.close();
+      this.#textListeners?.close();
       this.#connections.shutdown();
       (async () => {
         await this.#listeners.closed();
+        await this.#textListeners?.closed();
         await this.#ndjson.closed();
+        await this.#text?.closed();
         await this.#store.close();
       })().then(this.#finished.resolve, this.#finished.reject);
     }

@@ -5,7 +5,7 @@ import { errorMessage } from "../_protocol/error_message.ts";
 import { TextLineStream } from "./std.ts";
 import { type ChatClient, FrameTooLargeError } from "../client.ts";
 import { foldName, type ServerFrame } from "../protocol.ts";
-import { formatFrame } from "./format.ts";
+import { formatFrame } from "../_text/format.ts";
 
 /** How pipe mode prints. */
 export interface PipeOptions {

@@ -15,7 +15,9 @@ import {
 import { onTerminationSignals } from "./signals.ts";
 import { LOG_LEVELS, type LogLevel } from "../_server/log.ts";
 import { nameProblem, roomProblem } from "../protocol.ts";
-import { defaultDatabasePath, MIN_MAX_DB_BYTES, StoreOpenError } from "../_server/store.ts";
+import { defaultDatabasePath } from "../_server/database_file.ts";
+import { MIN_MAX_DB_BYTES } from "../_server/size_bound.ts";
+import { StoreOpenError } from "../_server/store.ts";
 import { ChatServer, DEFAULTS, type ServerOptions } from "../server.ts";
 
 // Laid out by hand, to be read in a terminal: the formatter would wrap the long defaults.
@@ -64,6 +66,8 @@ Options:
   --tls-key FILE         ...and this private key (PEM); SIGHUP reloads both
   --tls-port PORT        the TLS port (default ${DEFAULTS.tlsPort})
   --no-plain             take TLS connections only
+  --text-port PORT       also take plain text (nc, telnet) on PORT, 0 for any free one
+                         (plain TCP, no TLS; off by default)
   --password-file FILE   clients must give the password in FILE (first line); the
                          PARLEY_PASSWORD environment variable does the same
   --operators A,B        operators: registered names that may /kick, /ban, /unban,
@@ -105,6 +109,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       "tls-cert",
       "tls-key",
       "tls-port",
+      "text-port",
       "password-file",
       "operators",
       "log-level",
@@ -124,6 +129,8 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (host !== undefined) options.hostname = host;
   const port = stringOption(parsed, "port");
   if (port !== undefined) options.port = portOption("port", port);
+  const textPort = stringOption(parsed, "text-port");
+  if (textPort !== undefined) options.textPort = portOption("text-port", textPort);
   const maxUsers = integerOption("serve", parsed, "max-users", 1);
   if (maxUsers !== undefined) options.maxUsers = maxUsers;
   const maxFrameBytes = integerOption("serve", parsed, "max-frame-bytes", 64);
@@ -236,6 +243,9 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   if (options.plain !== false) console.log(`parley listening on ${formatAddr(server.addr)}`);
   if (server.tlsAddr) console.log(`parley listening for TLS on ${formatAddr(server.tlsAddr)}`);
+  if (server.textAddr) {
+    console.log(`parley listening for plain text on ${formatAddr(server.textAddr)}`);
+  }
   console.log(reachHint(server.addr.hostname));
   console.log(
     options.db === ":memory:"

@@ -45,4 +45,4 @@ export const TextLineStream: new (options?: { allowCR?: boolean }) => TransformS
 
 // @std/cli `unicodeWidth`: npm's deno-std lacks the cli/_data.json its build imports, so this
 // stands in for it until JSR is reachable, when `jsr:@std/cli/unicode-width` replaces it.
-export { unicodeWidth } from "./unicode_width.ts";
+export { unicodeWidth } from "../_text/unicode_width.ts";

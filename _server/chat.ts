@@ -299,7 +299,7 @@ export class Chat {
       );
     }
     if (this.#claimableName(member, name) === undefined) return;
-    const ban = this.#guard.banOn(member, name);
+    const ban = this.#guard.bans.inForce(member, name);
     if (ban !== undefined) return member.peer.close("banned", banMessage(ban.until, ban.reason));
     const verdict = await this.#check(
       member,
@@ -363,7 +363,7 @@ export class Chat {
 
   async #rename(member: Member, to: string, password: string | undefined): Promise<void> {
     if (this.#claimableName(member, to) === undefined) return;
-    const ban = this.#guard.banOn(member, to);
+    const ban = this.#guard.bans.inForce(member, to);
     if (ban !== undefined) return this.#reject(member, "banned", banMessage(ban.until, ban.reason));
     const verdict = await this.#check(
       member,

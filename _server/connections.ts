@@ -169,7 +169,7 @@ export class Connections {
     } else {
       let ban;
       try {
-        ban = this.#guard.banOn({ ip });
+        ban = this.#guard.bans.inForce({ ip });
       } catch {
         // The store could not say (and has logged why); `hello` asks again, and is refused
         // with `store_failed` if it still cannot.

@@ -1,7 +1,7 @@
 // Who may come in and what they may do: the server password, registered names and their
-// passwords, bans, and operators. The chat asks; the guard answers, slowing down addresses
-// that keep guessing passwords wrong, and never hashing more passwords at once than the
-// server can spare.
+// passwords, operators, and (through bans.ts) bans. The chat asks; the guard answers, slowing
+// down addresses that keep guessing passwords wrong, and never hashing more passwords at once
+// than the server can spare.
 
 import {
   AuthThrottle,
@@ -11,16 +11,9 @@ import {
   sameSecret,
   verifyPassword,
 } from "./auth.ts";
-import {
-  formatIpRange,
-  type IpRange,
-  parseIp,
-  parseIpRange,
-  rangeContains,
-  sameRange,
-} from "./ip.ts";
-import type { Ban, Store } from "./store.ts";
-import { type ErrorCode, foldName, nameProblem } from "../protocol.ts";
+import { Bans } from "./bans.ts";
+import type { Store } from "./store.ts";
+import { type ErrorCode, foldName } from "../protocol.ts";
 
 /** A refusal: the error to send. */
 export interface Refusal {
@@ -77,8 +70,10 @@ export interface GuardOptions {
   operators: readonly string[];
 }
 
-/** Passwords, bans and operators. */
+/** Passwords and operators, and the server's bans. */
 export class Guard {
+  /** The bans, of names and addresses. */
+  readonly bans: Bans;
   #store: Store;
   #serverPassword: string | undefined;
   /** Operator names as configured, by key. */
@@ -89,9 +84,6 @@ export class Guard {
   #gate = new HashGate(MAX_CONCURRENT_HASHES, MAX_QUEUED_HASHES);
   /** Hashes in the gate, running or waiting, by address. */
   #hashing = new Map<string, number>();
-  /** Every IP ban in the store, lapsed ones included, with its range: bans are few, and every
-   * new connection is checked against them here rather than in the store. */
-  #ipBans: { ban: Ban; range: IpRange }[] = [];
   /** When each asker last had a password hashed to register a name. */
   #registeredAt = new WeakMap<Asker, number>();
 
@@ -104,13 +96,7 @@ export class Guard {
       this.#operators.set(key, name);
       if (store.account(key) === undefined) this.#tokens.set(key, newToken());
     }
-    for (const ban of store.bans("ip")) {
-      try {
-        this.#ipBans.push({ ban, range: parseIpRange(ban.value) });
-      } catch {
-        // Stored by an older version as written, and no address: it covers nobody.
-      }
-    }
+    this.bans = new Bans(store);
   }
 
   /** Whether operators are configured: then only they set topics. */
@@ -252,81 +238,6 @@ export class Guard {
     return this.#operators.has(key) && asker.proven === key;
   }
 
-  /** The ban that keeps `name` or the asker's address out, if any. */
-  banOn(asker: Pick<Asker, "ip">, name?: string): Ban | undefined {
-    const now = new Date();
-    return this.#addressBan(asker.ip, now) ??
-      (name === undefined ? undefined : this.#store.activeBan("name", foldName(name), now));
-  }
-
-  /** Whether `ban` covers a user at address `ip` going by the name of key `key`. */
-  covers(ban: Ban, user: { ip: string; key?: string | undefined }): boolean {
-    if (ban.kind === "name") return user.key === ban.value;
-    try {
-      return rangeContains(parseIpRange(ban.value), parseIp(user.ip));
-    } catch {
-      return false;
-    }
-  }
-
-  /**
-   * Bans a name, an address or a range of addresses. Returns the ban, or a refusal if the
-   * target is none of them. An address or range is kept in its canonical spelling
-   * (`0::1` as `::1`, `::ffff:10.0.0.1` as `10.0.0.1`), and replaces any ban on the same one.
-   *
-   * @param by The operator's name.
-   * @param target A user name, an IP address, or a CIDR range (`10.0.0.0/8`, `2001:db8::/32`).
-   * @param seconds How long; for good, if undefined.
-   */
-  ban(by: string, target: string, seconds: number | undefined, reason: string): Ban | Refusal {
-    const parsed = banTarget(target);
-    if ("code" in parsed) return parsed;
-    const value = parsed.kind === "ip" ? formatIpRange(parsed.range) : parsed.key;
-    const ban: Ban = { kind: parsed.kind, value, by, reason };
-    if (seconds !== undefined) ban.until = new Date(Date.now() + seconds * 1000).toISOString();
-    if (parsed.kind === "ip") this.#liftAddress(parsed.range);
-    this.#store.ban(ban);
-    if (parsed.kind === "ip") this.#ipBans.push({ ban, range: parsed.range });
-    return ban;
-  }
-
-  /** Lifts the ban on a name, address or range (in any spelling); returns whether there was
-   * one. */
-  unban(target: string): boolean {
-    const parsed = banTarget(target);
-    // Not an address by today's rules: perhaps stored as written by an older version.
-    if ("code" in parsed) return this.#store.unban("ip", target);
-    if (parsed.kind === "name") return this.#store.unban("name", parsed.key);
-    return this.#liftAddress(parsed.range);
-  }
-
-  /** Lifts the bans on exactly `range`, under its canonical spelling and any other it was
-   * stored under; returns whether there were any. */
-  #liftAddress(range: IpRange): boolean {
-    let lifted = this.#store.unban("ip", formatIpRange(range));
-    this.#ipBans = this.#ipBans.filter(({ ban, range: banned }) => {
-      if (!sameRange(banned, range)) return true;
-      if (this.#store.unban("ip", ban.value)) lifted = true;
-      return false;
-    });
-    return lifted;
-  }
-
-  /** The ban in force on an address, if any. */
-  #addressBan(ip: string, now: Date): Ban | undefined {
-    if (this.#ipBans.length === 0) return undefined;
-    let address: IpRange;
-    try {
-      address = parseIp(ip);
-    } catch {
-      return undefined;
-    }
-    const time = now.toISOString();
-    return this.#ipBans.find(({ ban, range }) =>
-      (ban.until === undefined || ban.until > time) && rangeContains(range, address)
-    )?.ban;
-  }
-
   /**
    * Runs a password hash for `asker` through the gate; a value of undefined if the asker went
    * away (`signal` aborted) while waiting its turn. It goes ahead of others if its address has
@@ -371,27 +282,6 @@ export class Guard {
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     return refusal;
   }
-}
-
-/**
- * What a ban target is: an address or range if it looks like one (it has a `:` or a `/`, or is
- * four dot-separated numbers), else a name; a refusal if it is not a valid one of those.
- */
-function banTarget(
-  target: string,
-): { kind: "ip"; range: IpRange } | { kind: "name"; key: string } | Refusal {
-  if (/[:/]/.test(target) || /^\d+(\.\d+){3}$/.test(target)) {
-    try {
-      return { kind: "ip", range: parseIpRange(target) };
-    } catch (error) {
-      return { code: "invalid_name", message: (error as SyntaxError).message };
-    }
-  }
-  if (nameProblem(target) === undefined) return { kind: "name", key: foldName(target) };
-  return {
-    code: "invalid_name",
-    message: `"${target}" is neither a name nor an IP address or range`,
-  };
 }
 
 /** 16 random bytes in hex: not guessable, and easy to copy. */

@@ -70,17 +70,17 @@ export class Moderation {
       }
       case "ban": {
         const reason = frame.reason ?? "no reason given";
-        const ban = guard.ban(operator, frame.target, frame.duration, reason);
+        const ban = guard.bans.add(operator, frame.target, frame.duration, reason);
         if (!("kind" in ban)) return ban;
         const message = banMessage(ban.until, reason);
         for (const user of [...users.values()]) {
-          if (guard.covers(ban, user)) user.peer.close("banned", message);
+          if (guard.bans.covers(ban, user)) user.peer.close("banned", message);
         }
         const target = ban.kind === "ip" ? ban.value : frame.target;
         return done(`Banned ${target} ${ban.until ? `until ${ban.until}` : "for good"}`);
       }
       case "unban":
-        if (!guard.unban(frame.target)) {
+        if (!guard.bans.lift(frame.target)) {
           return { code: "no_such_ban", message: `"${frame.target}" is not banned` };
         }
         return done(`Unbanned ${frame.target}`);

@@ -7,7 +7,7 @@ import { hashPassword } from "../_server/auth.ts";
 import { Chat, type ChatFrame, type ChatOptions } from "../_server/chat.ts";
 import { Guard } from "../_server/guard.ts";
 import type { Outgoing, Peer } from "../_server/peer.ts";
-import { SqliteStore } from "../_server/store.ts";
+import { SqliteStore } from "../_server/sqlite_store.ts";
 import {
   decodeServerFrame,
   encodeFrame,

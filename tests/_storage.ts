@@ -3,7 +3,7 @@
 // fill a disk for real.
 
 import { DatabaseSync } from "node:sqlite";
-import { SqliteStore } from "../_server/store.ts";
+import { SqliteStore } from "../_server/sqlite_store.ts";
 import type { RoomMessage } from "../_server/store.ts";
 
 /** `count` messages of `bytes` characters each in `room`, ids from `first`. */

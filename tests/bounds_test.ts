@@ -13,8 +13,8 @@ import {
 } from "./_assert.ts";
 import { ChatClient } from "../client.ts";
 import { LIST_PAGE_BYTES, MAX_ROOMS_PER_USER } from "../_server/chat.ts";
-import { parseCommand } from "../_cli/tui/commands.ts";
-import { formatFrame } from "../_cli/format.ts";
+import { parseCommand } from "../_text/commands.ts";
+import { formatFrame } from "../_text/format.ts";
 import { encodeFrame, foldName, type ServerFrame } from "../protocol.ts";
 import {
   deadline,

@@ -1,5 +1,5 @@
 import { assertEquals } from "./_assert.ts";
-import { holdsSecret, parseCommand, parseDuration } from "../_cli/tui/commands.ts";
+import { holdsSecret, parseCommand, parseDuration } from "../_text/commands.ts";
 
 Deno.test("plain lines are messages; // escapes a leading slash", () => {
   assertEquals(parseCommand("hello /world"), { type: "say", text: "hello /world" });

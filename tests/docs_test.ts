@@ -3,7 +3,7 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { ERROR_CODES } from "../protocol.ts";
-import { HELP } from "../_cli/tui/commands.ts";
+import { HELP } from "../_text/commands.ts";
 import { runParley } from "./_helpers.ts";
 import { DEFAULTS } from "../server.ts";
 import { LARGE_ROOM, MAX_ROOMS_PER_USER } from "../_server/chat.ts";

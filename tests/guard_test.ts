@@ -5,7 +5,7 @@
 import { connect, type Socket } from "node:net";
 import { assert, assertEquals, assertLess, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { ChatClient } from "../client.ts";
-import { parseCommand } from "../_cli/tui/commands.ts";
+import { parseCommand } from "../_text/commands.ts";
 import { foldName } from "../protocol.ts";
 import type { ChatServer, ServerOptions } from "../server.ts";
 import { deadline, nextFrame, RawPeer, serveProcess, startServer, tempDir } from "./_helpers.ts";

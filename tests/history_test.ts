@@ -2,7 +2,8 @@ import { DatabaseSync } from "node:sqlite";
 import { assert, assertEquals, assertGreater, assertLess, assertRejects } from "./_assert.ts";
 import { ChatClient } from "../client.ts";
 import { ChatServer } from "../server.ts";
-import { MIGRATIONS, SqliteStore } from "../_server/store.ts";
+import { MIGRATIONS } from "../_server/migrations.ts";
+import { SqliteStore } from "../_server/sqlite_store.ts";
 import type { ServerFrame, StoredMessage } from "../protocol.ts";
 import {
   deadline,

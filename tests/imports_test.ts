@@ -55,9 +55,15 @@ for (const module of ["client.ts", "server.ts", "protocol.ts", "mod.ts"]) {
   });
 }
 
-Deno.test("running mod.ts reaches the whole program, the terminal UI and the checkpoint worker's store", async () => {
+Deno.test("running mod.ts reaches the whole program, the terminal UI and the checkpoint worker's starter", async () => {
   const all = (await graph("mod.ts")).modules.map((m) => m.specifier);
-  for (const path of ["_cli/main.ts", "_cli/tui/terminal.ts", "_cli/pipe.ts", "_server/store.ts"]) {
+  const reached = [
+    "_cli/main.ts",
+    "_cli/tui/terminal.ts",
+    "_cli/pipe.ts",
+    "_server/checkpointing.ts",
+  ];
+  for (const path of reached) {
     assert(all.includes(new URL(path, ROOT).href), `${path} is in mod.ts's graph`);
   }
   assert(!all.some((s) => s.includes("/tests/")), "no test code in the program's graph");

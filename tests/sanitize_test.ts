@@ -1,5 +1,5 @@
 import { assertEquals } from "./_assert.ts";
-import { BIDI_CONTROLS, placeholder, sanitize } from "../_cli/sanitize.ts";
+import { BIDI_CONTROLS, placeholder, sanitize } from "../_text/sanitize.ts";
 
 Deno.test("sanitize leaves ordinary text, newlines and tabs alone", () => {
   for (

@@ -6,7 +6,7 @@
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { Screen, type ScreenInput } from "../_cli/tui/screen.ts";
 import { LineEditor } from "../_cli/tui/line_editor.ts";
-import { formatFrame } from "../_cli/format.ts";
+import { formatFrame } from "../_text/format.ts";
 import { unicodeWidth } from "../_cli/std.ts";
 import type { ServerFrame } from "../protocol.ts";
 

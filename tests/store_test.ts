@@ -8,7 +8,9 @@ import { assert, assertEquals, assertLess, assertMatch } from "./_assert.ts";
 // Only what the store exported before these tests are named here, and the errors are told
 // apart by name, so that each test also runs, and fails for its own reason, against the old
 // store (`deno test --no-check`).
-import { MIGRATIONS, SqliteStore, StoreOpenError } from "../_server/store.ts";
+import { MIGRATIONS } from "../_server/migrations.ts";
+import { SqliteStore } from "../_server/sqlite_store.ts";
+import { StoreOpenError } from "../_server/store.ts";
 import * as protocol from "../protocol.ts";
 import { tempDir } from "./_helpers.ts";
 import { BAD_DATABASES, CAN_MOUNT, makeDatabase, messages, until, withTmpfs } from "./_storage.ts";

@@ -1,6 +1,6 @@
 import { unicodeWidth as stdUnicodeWidth } from "../_cli/std.ts";
 import { assertEquals } from "./_assert.ts";
-import { unicodeWidth } from "../_cli/unicode_width.ts";
+import { unicodeWidth } from "../_text/unicode_width.ts";
 
 Deno.test("unicodeWidth counts ASCII as one column each", () => {
   assertEquals(unicodeWidth(""), 0);

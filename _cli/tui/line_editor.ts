@@ -1,7 +1,7 @@
 // The client's input line: its text and cursor, edited by grapheme cluster, the history of sent
 // lines, and its layout in terminal rows. No I/O: the caller reads keys and draws the rows.
 
-import { sanitize } from "../sanitize.ts";
+import { sanitize } from "../../_text/sanitize.ts";
 import { unicodeWidth } from "../std.ts";
 
 /** The number of sent lines a {@linkcode LineEditor} remembers unless told otherwise. */

@@ -1,10 +1,10 @@
 // The interactive terminal client's controller: raw mode, keys to the line editor, commands,
 // the ChatClient's frames, reconnecting when the server goes away, exit codes and signals. It
 // owns the terminal's I/O; what to write comes from _cli/tui/screen.ts, keys from
-// _cli/tui/keys.ts, the input line from _cli/tui/line_editor.ts, the text from _cli/format.ts.
+// _cli/tui/keys.ts, the input line from _cli/tui/line_editor.ts, the text from _text/format.ts.
 
 import { EXIT_FAILURE, EXIT_OK } from "../args.ts";
-import { formatFrame, formatNotice, type FormatOptions } from "../format.ts";
+import { formatFrame, formatNotice, type FormatOptions } from "../../_text/format.ts";
 import { type Key, KeyDecoder } from "./keys.ts";
 import { LineEditor } from "./line_editor.ts";
 import { Screen, type ScreenInput, type ScreenSize } from "./screen.ts";
@@ -19,7 +19,7 @@ import {
   type PrivateFrame,
   type ServerFrame,
 } from "../../protocol.ts";
-import { type Command, HELP, holdsSecret, parseCommand } from "./commands.ts";
+import { type Command, HELP, holdsSecret, parseCommand } from "../../_text/commands.ts";
 
 /** When the bell rings: never, for messages that name you, or for every message. */
 export type BellMode = "off" | "mention" | "all";

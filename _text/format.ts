@@ -3,7 +3,7 @@
 // a peer chose is sanitized first, so no peer can send the terminal an escape sequence.
 
 import { sanitize } from "./sanitize.ts";
-import { unicodeWidth } from "./std.ts";
+import { unicodeWidth } from "./unicode_width.ts";
 import { foldName, type ServerFrame, type StoredMessage } from "../protocol.ts";
 
 /** How to format. */

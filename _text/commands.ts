@@ -1,5 +1,5 @@
-// What a line typed in the terminal client means: a message, or a slash command. Pure: the
-// terminal client carries the commands out.
+// What a typed line means: a message, or a slash command. Pure: the terminal client and the
+// server's plain-text adapter (_server/text.ts) each carry the commands out.
 
 /** A line, understood. */
 export type Command =
@@ -23,8 +23,8 @@ export type Command =
   | { type: "quit" }
   | { type: "invalid"; message: string };
 
-/** The help text for the commands and keys. */
-export const HELP = `Commands (a room may be written with or without "#"):
+/** The help text for the commands, which the terminal client and plain text share. */
+export const COMMAND_HELP = `Commands (a room may be written with or without "#"):
 /join ROOM       enter a room and make it current: plain lines go there
 /part [ROOM]     leave a room (default: the current one)
 /rooms [FROM]    list the rooms, a page at a time: FROM, as a page ends, for the next one
@@ -44,7 +44,10 @@ Operators: /kick NAME [REASON], /ban NAME|IP [DURATION] [REASON] (DURATION like 
 7d; for good without one), /unban NAME|IP, /stats; and only they set topics.
 /ping            measure the round trip to the server
 /quit            leave (also Ctrl-C, or Ctrl-D on an empty line)
-//text           send a line that starts with "/"
+//text           send a line that starts with "/"`;
+
+/** The help text for the commands and the terminal client's keys. */
+export const HELP = `${COMMAND_HELP}
 Keys: Left/Right, Home/End (Ctrl-A/Ctrl-E), Backspace/Delete, Ctrl-W deletes a word,
 Ctrl-U to the start, Ctrl-K to the end, Up/Down for sent lines, Ctrl-L redraws,
 Alt+Enter starts a new line; a multi-line paste is sent as one message.`;

@@ -1,52 +1,19 @@
-// The worker that looks after a database file off the server's thread, started by SqliteStore
-// (see Checkpointer there), with its own connection to the file. At start it checks the file
-// (`PRAGMA quick_check`) while the store waits for the answer, for a bounded time, on a shared
-// buffer. Then it checkpoints: it copies what the server's commits appended to the write-ahead
-// log into the database, and keeps the log from growing without bound. When that fails (a full
-// disk, say) it reports so once and keeps trying, less and less often, until it works again.
+// The worker that looks after a database file off the server's thread, started by the store's
+// Checkpointer (checkpointing.ts), with its own connection to the file. At start it checks the
+// file (`PRAGMA quick_check`) while the store waits for the answer, for a bounded time, on a
+// shared buffer. Then it checkpoints: it copies what the server's commits appended to the
+// write-ahead log into the database, and keeps the log from growing without bound. When that
+// fails (a full disk, say) it reports so once and keeps trying, less and less often, until it
+// works again.
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { errorMessage } from "../_protocol/error_message.ts";
-
-/** What the store tells the worker: check the file (optional, first), start checkpointing
- * (once), then stop. Until it is told to start, the worker holds no connection. */
-export type CheckpointerCommand =
-  | {
-    type: "check";
-    path: string;
-    /** Where to write the answer (see {@linkcode CHECK_STATE}). */
-    buffer: SharedArrayBuffer;
-  }
-  | {
-    type: "start";
-    path: string;
-    /** How often to checkpoint while it works. */
-    intervalMs: number;
-    /** The longest wait between tries while it fails. */
-    maxRetryMs: number;
-    /** The log's bound: past half of it, a checkpoint also empties the log file (TRUNCATE). */
-    walLimitBytes: number;
-  }
-  | { type: "stop" };
-
-/** What the worker tells the store: the check's answer; that it is checkpointing (at start, and
- * again after failures); that it fails (once per run of failures); that it has closed its
- * connection and ended, asked to. */
-export type CheckpointerReport =
-  | { state: "checked"; problems: string[]; ms: number }
-  | { state: "running" }
-  | { state: "failed"; error: string }
-  | { state: "stopped" };
-
-/**
- * The check's shared buffer: an Int32 state at index 0 (0 not started, 1 checking, 2 done),
- * the byte length of the answer at index 1, then the answer from byte 8: the problems
- * `PRAGMA quick_check` found as a JSON array of strings, empty if the file is sound.
- */
-export const CHECK_STATE = { waiting: 0, checking: 1, done: 2 } as const;
-
-/** The size of the check's shared buffer: an answer longer than it is cut short. */
-export const CHECK_BUFFER_BYTES = 8 + 4096;
+import {
+  CHECK_BUFFER_BYTES,
+  CHECK_STATE,
+  type CheckpointerCommand,
+  type CheckpointerReport,
+} from "./checkpoint_messages.ts";
 
 /** How often to checkpoint while the log fills fast. */
 const BUSY_INTERVAL_MS = 100;

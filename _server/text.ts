@@ -1,0 +1,471 @@
+// Plain text over TCP: the way in for `nc HOST PORT` and `telnet HOST PORT`. A connection is asked
+// for a name (and the server's password, if it has one, and the name's, if it is registered),
+// then every line typed is a message to the current room or a slash command, the terminal
+// client's own (_text/commands.ts), and frames come back as the terminal client's lines
+// (_text/format.ts) without colour, each ended by CRLF. Telnet's option negotiation is taken out
+// of the input and every option refused. The frames a line makes go through connections.ts like
+// any NDJSON frame's, so every limit, flood control and byte rate applies as it does there.
+
+import { type ByteStream, concat } from "../_net/framing.ts";
+import { type Command, COMMAND_HELP, parseCommand } from "../_text/commands.ts";
+import { formatFrame, formatNotice } from "../_text/format.ts";
+import { VERSION } from "../_protocol/version.ts";
+import type { Connection, Connections } from "./connections.ts";
+import type { ServerConn } from "./listeners.ts";
+import { LineAdapter, type LineOptions, type LineSession, type LineTransport } from "./lines.ts";
+import { dropSlow, type Outgoing } from "./peer.ts";
+import {
+  type ClientFrame,
+  decodeClientFrame,
+  foldName,
+  type MessageFrame,
+  type ServerFrame,
+} from "../protocol.ts";
+
+/** How the plain-text adapter works. */
+export interface TextOptions extends LineOptions {
+  /** Whether the server has a password: it is asked for after the name. */
+  serverPassword: boolean;
+}
+
+/** Serves plain-text connections. */
+export class TextAdapter extends LineAdapter {
+  constructor(connections: Connections, options: TextOptions) {
+    super(
+      connections,
+      options,
+      (transport) => new TextSession(connections, transport, options.serverPassword),
+    );
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+// Telnet (RFC 854): IAC starts a command; WILL, WONT, DO and DONT take an option byte; SB opens
+// a subnegotiation that IAC SE closes; IAC IAC is a literal 255.
+const IAC = 255;
+const DONT = 254;
+const DO = 253;
+const WONT = 252;
+const WILL = 251;
+const SB = 250;
+const SE = 240;
+
+/** What the reader is in the middle of. */
+const enum Telnet {
+  Data,
+  Command,
+  Option,
+  Sub,
+  SubCommand,
+}
+
+/**
+ * The reading side of a telnet or raw connection, with telnet commands taken out: only the
+ * bytes typed reach the lines. A request to turn an option on (DO, WILL) is refused once per
+ * option (WONT, DONT), so a client waiting for an answer has one; everything else is dropped.
+ * Since 255 never occurs in UTF-8, nothing a `nc` user can type is lost by this.
+ */
+export class TelnetFilter implements ByteStream {
+  #stream: ByteStream;
+  #refuse: (answer: Uint8Array) => void;
+  #state = Telnet.Data;
+  #command = 0;
+  /** The requests answered, as command × 256 + option: each once. */
+  #answered = new Set<number>();
+
+  /** Reads `stream`; hands `refuse` the bytes that refuse an option. */
+  constructor(stream: ByteStream, refuse: (answer: Uint8Array) => void) {
+    this.#stream = stream;
+    this.#refuse = refuse;
+  }
+
+  async read(buffer: Uint8Array): Promise<number | null> {
+    while (true) {
+      const count = await this.#stream.read(buffer);
+      if (count === null) return null;
+      const kept = this.filter(buffer.subarray(0, count));
+      if (kept > 0) return kept;
+    }
+  }
+
+  write(data: Uint8Array): Promise<number> {
+    return this.#stream.write(data);
+  }
+
+  /** Takes telnet commands out of `bytes` in place; returns how many bytes are left. */
+  filter(bytes: Uint8Array): number {
+    let kept = 0;
+    for (const byte of bytes) {
+      switch (this.#state) {
+        case Telnet.Data:
+          if (byte === IAC) this.#state = Telnet.Command;
+          else bytes[kept++] = byte;
+          break;
+        case Telnet.Command:
+          if (byte === IAC) {
+            bytes[kept++] = byte;
+            this.#state = Telnet.Data;
+          } else if (byte >= WILL && byte <= DONT) {
+            this.#command = byte;
+            this.#state = Telnet.Option;
+          } else {
+            this.#state = byte === SB ? Telnet.Sub : Telnet.Data;
+          }
+          break;
+        case Telnet.Option:
+          this.#answer(this.#command, byte);
+          this.#state = Telnet.Data;
+          break;
+        case Telnet.Sub:
+          if (byte === IAC) this.#state = Telnet.SubCommand;
+          break;
+        case Telnet.SubCommand:
+          this.#state = byte === SE ? Telnet.Data : Telnet.Sub;
+          break;
+      }
+    }
+    return kept;
+  }
+
+  #answer(command: number, option: number): void {
+    if (command !== DO && command !== WILL) return;
+    const key = command * 256 + option;
+    if (this.#answered.has(key)) return;
+    this.#answered.add(key);
+    this.#refuse(Uint8Array.of(IAC, command === DO ? WONT : DONT, option));
+  }
+}
+
+/** Where a connection is on its way in. */
+type Stage = "name" | "serverPassword" | "password" | "joined";
+
+/** The `ping` id of `/ping`. */
+const PING_ID = "text";
+
+/** Each room message's lines, made once for every plain-text reader: [one room, several]. */
+const rendered = new WeakMap<ServerFrame, (Uint8Array | undefined)[]>();
+
+/** One plain-text connection: its way in, then its rooms, as the terminal client keeps them. */
+class TextSession implements LineSession {
+  #connections: Connections;
+  #transport: LineTransport;
+  #askServerPassword: boolean;
+  #connection: Connection | undefined;
+  #stage: Stage = "name";
+  #name = "";
+  #serverPassword: string | undefined;
+  #password: string | undefined;
+  /** Where plain lines go. */
+  #room: string | undefined;
+  /** The rooms this user is in, by folded name, with their topics and oldest message seen. */
+  #rooms = new Map<string, { name: string; topic: string; oldest: number }>();
+  #pingSentAt: number | undefined;
+
+  constructor(connections: Connections, transport: LineTransport, askServerPassword: boolean) {
+    this.#connections = connections;
+    this.#transport = transport;
+    this.#askServerPassword = askServerPassword;
+  }
+
+  input(conn: ServerConn): ByteStream {
+    // Nothing pings a person (see `#render`): TCP keepalive finds a peer that vanished.
+    if ("setKeepAlive" in conn) conn.setKeepAlive(true);
+    return new TelnetFilter(conn, (answer) => this.#push(answer));
+  }
+
+  start(connection: Connection): void {
+    this.#connection = connection;
+    if (connection.closing) return;
+    this.#write(
+      [
+        `Parley ${VERSION}: every line you type is a message; /help lists the commands, ` +
+        "/quit leaves.",
+      ],
+      "Your name: ",
+    );
+  }
+
+  line(bytes: Uint8Array, connection: Connection): void | Promise<void> {
+    let text: string;
+    try {
+      text = decoder.decode(bytes);
+    } catch {
+      return this.#connections.receive(
+        connection,
+        { ok: false, code: "invalid_utf8", message: "Line is not valid UTF-8" },
+        bytes.length,
+      );
+    }
+    switch (this.#stage) {
+      case "name":
+        this.#name = text.trim();
+        this.#password = undefined;
+        if (this.#askServerPassword && this.#serverPassword === undefined) {
+          this.#stage = "serverPassword";
+          return this.#write([], "Password: ");
+        }
+        return this.#hello(connection, bytes.length);
+      case "serverPassword":
+        this.#serverPassword = text;
+        return this.#hello(connection, bytes.length);
+      case "password":
+        this.#password = text;
+        return this.#hello(connection, bytes.length);
+      case "joined":
+        return this.#execute(connection, parseCommand(text), bytes.length);
+    }
+  }
+
+  encode(out: Outgoing): Uint8Array {
+    const parts: Uint8Array[] = [];
+    for (const frame of out.frames) {
+      const bytes = this.#render(frame);
+      if (bytes !== undefined) parts.push(bytes);
+    }
+    return parts.length === 1 ? parts[0]! : concat(parts);
+  }
+
+  #hello(connection: Connection, bytes: number): void | Promise<void> {
+    const frame: ClientFrame = { type: "hello", name: this.#name };
+    if (this.#serverPassword !== undefined) frame.serverPassword = this.#serverPassword;
+    if (this.#password !== undefined) frame.password = this.#password;
+    return this.#send(connection, frame, bytes);
+  }
+
+  /** Hands `frame` to the connections as if it had come as NDJSON: checked the same way. */
+  #send(connection: Connection, frame: ClientFrame, bytes: number): void | Promise<void> {
+    const decoded = decodeClientFrame(encoder.encode(JSON.stringify(frame)));
+    return this.#connections.receive(connection, decoded, bytes);
+  }
+
+  /** Carries out a typed line, as the terminal client does. */
+  #execute(connection: Connection, command: Command, bytes: number): void | Promise<void> {
+    const room = this.#room;
+    const here = (what: string) => {
+      if (room === undefined) this.#notice(`You are in no room: /join one to ${what}`);
+      return room;
+    };
+    const send = (frame: ClientFrame) => this.#send(connection, frame, bytes);
+    switch (command.type) {
+      case "say":
+      case "me": {
+        const target = here("talk");
+        if (target === undefined) return;
+        const frame: ClientFrame = { type: "send", text: command.text, room: target };
+        if (command.type === "me") frame.action = true;
+        return send(frame);
+      }
+      case "msg":
+        return send({ type: "msg", to: command.to, text: command.text });
+      case "join": {
+        const known = this.#rooms.get(foldName(command.room));
+        if (known === undefined) return send({ type: "join", room: command.room });
+        this.#room = known.name;
+        return this.#notice(`Now talking in #${known.name}`);
+      }
+      case "part": {
+        const target = command.room ?? here("leave");
+        if (target !== undefined) return send({ type: "part", room: target });
+        return;
+      }
+      case "rooms":
+        return send(
+          command.after === undefined ? { type: "rooms" } : { type: "rooms", after: command.after },
+        );
+      case "who": {
+        const frame: ClientFrame = { type: "who" };
+        if (!command.everyone) {
+          const target = command.room ?? room;
+          if (target !== undefined) frame.room = target;
+        }
+        if (command.after !== undefined) frame.after = command.after;
+        return send(frame);
+      }
+      case "topic": {
+        const target = here("see a topic");
+        if (target === undefined) return;
+        if (command.topic !== undefined) {
+          return send({ type: "topic", room: target, topic: command.topic });
+        }
+        const topic = this.#rooms.get(foldName(target))?.topic;
+        return this.#notice(topic ? `Topic of #${target}: ${topic}` : `#${target} has no topic`);
+      }
+      case "history": {
+        const target = here("page back");
+        if (target === undefined) return;
+        const frame: ClientFrame = { type: "history", room: target };
+        const oldest = this.#rooms.get(foldName(target))?.oldest ?? 0;
+        if (oldest > 0) frame.before = oldest;
+        if (command.count !== undefined) frame.limit = command.count;
+        return send(frame);
+      }
+      case "nick": {
+        const frame: ClientFrame = { type: "nick", name: command.name };
+        if (command.password !== undefined) frame.password = command.password;
+        return send(frame);
+      }
+      case "register": {
+        const frame: ClientFrame = { type: "register", password: command.password };
+        if (command.token !== undefined) frame.token = command.token;
+        return send(frame);
+      }
+      case "kick": {
+        const frame: ClientFrame = { type: "kick", name: command.name };
+        if (command.reason !== undefined) frame.reason = command.reason;
+        return send(frame);
+      }
+      case "ban": {
+        const frame: ClientFrame = { type: "ban", target: command.target };
+        if (command.seconds !== undefined) frame.duration = command.seconds;
+        if (command.reason !== undefined) frame.reason = command.reason;
+        return send(frame);
+      }
+      case "unban":
+        return send({ type: "unban", target: command.target });
+      case "stats":
+        return send({ type: "stats" });
+      case "ping":
+        this.#pingSentAt = performance.now();
+        return send({ type: "ping", id: PING_ID });
+      case "help":
+        return this.#notice(COMMAND_HELP);
+      case "quit":
+        this.#notice("Bye.");
+        return send({ type: "quit" });
+      case "invalid":
+        return this.#notice(command.message);
+      default:
+        command satisfies never;
+    }
+  }
+
+  /** Keeps the picture of the rooms up to date from `frame`, and returns its lines, if any. */
+  #render(frame: ServerFrame): Uint8Array | undefined {
+    const connection = this.#connection;
+    switch (frame.type) {
+      case "ping":
+        // Someone at a keyboard cannot answer a ping: any connection still open to be written
+        // to is taken as alive (TCP notices a peer that is gone once a write goes unanswered).
+        if (connection !== undefined) {
+          this.#connections.receive(connection, { ok: true, frame: { type: "pong" } }, 0);
+        }
+        return undefined;
+      case "pong": {
+        if (frame.id !== PING_ID || this.#pingSentAt === undefined) return undefined;
+        const ms = performance.now() - this.#pingSentAt;
+        this.#pingSentAt = undefined;
+        return this.#lines([
+          formatNotice(`pong: ${ms.toFixed(1)} ms`, { color: false, time: true }),
+        ]);
+      }
+      case "welcome":
+        this.#stage = "joined";
+        this.#name = frame.name;
+        break;
+      case "renamed":
+        if (frame.from === this.#name) this.#name = frame.to;
+        break;
+      case "entered": {
+        const key = foldName(frame.room);
+        const known = this.#rooms.get(key);
+        this.#rooms.set(key, {
+          name: frame.room,
+          topic: frame.topic ?? "",
+          oldest: known?.oldest ?? 0,
+        });
+        if (known === undefined || this.#room === undefined) this.#room = frame.room;
+        break;
+      }
+      case "left":
+        if (frame.name === this.#name) {
+          this.#rooms.delete(foldName(frame.room));
+          if (this.#room !== undefined && foldName(this.#room) === foldName(frame.room)) {
+            this.#room = this.#rooms.values().next().value?.name;
+          }
+        }
+        break;
+      case "topic": {
+        const known = this.#rooms.get(foldName(frame.room));
+        if (known) known.topic = frame.topic;
+        break;
+      }
+      case "message":
+        this.#saw(frame.room, frame.id);
+        return this.#message(frame);
+      case "history":
+        for (const message of frame.messages) this.#saw(frame.room, message.id);
+        break;
+      case "error":
+        if (this.#stage !== "joined" && connection !== undefined && !connection.closing) {
+          return this.#refused(frame.code, frame.message);
+        }
+        break;
+    }
+    const formatted = formatFrame(frame, {
+      color: false,
+      time: true,
+      me: this.#name,
+      showRoom: this.#rooms.size > 1,
+    });
+    return formatted === undefined ? undefined : this.#lines([formatted.text]);
+  }
+
+  /** A room message's lines, made once for all plain-text readers who show rooms alike. */
+  #message(frame: MessageFrame): Uint8Array {
+    const showRoom = this.#rooms.size > 1;
+    let forms = rendered.get(frame);
+    if (forms === undefined) {
+      forms = [undefined, undefined];
+      rendered.set(frame, forms);
+    }
+    const index = showRoom ? 1 : 0;
+    return forms[index] ??= this.#lines([
+      formatFrame(frame, { color: false, time: true, showRoom })!.text,
+    ]);
+  }
+
+  /** What a refused `hello` asks next: a password, or the name again. */
+  #refused(code: string, message: string): Uint8Array {
+    const error = formatNotice(`error: ${message} (${code})`, { color: false, time: true });
+    if (code === "auth_failed") {
+      this.#stage = "serverPassword";
+      return this.#lines([error], "Password: ");
+    }
+    if (code === "wrong_password" && this.#password === undefined) {
+      this.#stage = "password";
+      return this.#lines([], `Password for ${this.#name}: `);
+    }
+    this.#stage = "name";
+    return this.#lines([error], "Your name: ");
+  }
+
+  #saw(room: string, id: number): void {
+    const known = this.#rooms.get(foldName(room));
+    if (known === undefined) return;
+    known.oldest = known.oldest === 0 ? id : Math.min(known.oldest, id);
+  }
+
+  #notice(text: string): void {
+    this.#write([formatNotice(text, { color: false, time: true })]);
+  }
+
+  /** Writes `entries` (each one or more lines) and then `prompt`, with no line end after it. */
+  #write(entries: string[], prompt = ""): void {
+    this.#push(this.#lines(entries, prompt));
+  }
+
+  #push(bytes: Uint8Array): void {
+    if (!this.#transport.push(bytes) && this.#connection !== undefined) {
+      dropSlow(this.#connection);
+    }
+  }
+
+  /** `entries` as CRLF-ended lines, then `prompt`. */
+  #lines(entries: string[], prompt = ""): Uint8Array {
+    let text = "";
+    for (const entry of entries) text += entry.replaceAll("\n", "\r\n") + "\r\n";
+    return encoder.encode(text + prompt);
+  }
+}
