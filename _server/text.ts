@@ -9,6 +9,8 @@
 import { type ByteStream, concat } from "../_net/framing.ts";
 import { type Command, COMMAND_HELP, parseCommand } from "../_text/commands.ts";
 import { formatFrame, formatNotice } from "../_text/format.ts";
+import { requestFor } from "../_text/requests.ts";
+import { RoomView } from "../_text/room_view.ts";
 import { VERSION } from "../_protocol/version.ts";
 import type { Connection, Connections } from "./connections.ts";
 import type { ServerConn } from "./listeners.ts";
@@ -17,7 +19,6 @@ import { dropSlow, type Outgoing } from "./peer.ts";
 import {
   type ClientFrame,
   decodeClientFrame,
-  foldName,
   type MessageFrame,
   type ServerFrame,
 } from "../protocol.ts";
@@ -154,13 +155,10 @@ class TextSession implements LineSession {
   #askServerPassword: boolean;
   #connection: Connection | undefined;
   #stage: Stage = "name";
-  #name = "";
   #serverPassword: string | undefined;
   #password: string | undefined;
-  /** Where plain lines go. */
-  #room: string | undefined;
-  /** The rooms this user is in, by folded name, with their topics and oldest message seen. */
-  #rooms = new Map<string, { name: string; topic: string; oldest: number }>();
+  /** The name asked for or joined under, the rooms this user is in and the current one. */
+  #view = new RoomView();
   #pingSentAt: number | undefined;
 
   constructor(connections: Connections, transport: LineTransport, askServerPassword: boolean) {
@@ -200,7 +198,7 @@ class TextSession implements LineSession {
     }
     switch (this.#stage) {
       case "name":
-        this.#name = text.trim();
+        this.#view.name = text.trim();
         this.#password = undefined;
         if (this.#askServerPassword && this.#serverPassword === undefined) {
           this.#stage = "serverPassword";
@@ -228,7 +226,7 @@ class TextSession implements LineSession {
   }
 
   #hello(connection: Connection, bytes: number): void | Promise<void> {
-    const frame: ClientFrame = { type: "hello", name: this.#name };
+    const frame: ClientFrame = { type: "hello", name: this.#view.name };
     if (this.#serverPassword !== undefined) frame.serverPassword = this.#serverPassword;
     if (this.#password !== undefined) frame.password = this.#password;
     return this.#send(connection, frame, bytes);
@@ -242,90 +240,8 @@ class TextSession implements LineSession {
 
   /** Carries out a typed line, as the terminal client does. */
   #execute(connection: Connection, command: Command, bytes: number): void | Promise<void> {
-    const room = this.#room;
-    const here = (what: string) => {
-      if (room === undefined) this.#notice(`You are in no room: /join one to ${what}`);
-      return room;
-    };
     const send = (frame: ClientFrame) => this.#send(connection, frame, bytes);
     switch (command.type) {
-      case "say":
-      case "me": {
-        const target = here("talk");
-        if (target === undefined) return;
-        const frame: ClientFrame = { type: "send", text: command.text, room: target };
-        if (command.type === "me") frame.action = true;
-        return send(frame);
-      }
-      case "msg":
-        return send({ type: "msg", to: command.to, text: command.text });
-      case "join": {
-        const known = this.#rooms.get(foldName(command.room));
-        if (known === undefined) return send({ type: "join", room: command.room });
-        this.#room = known.name;
-        return this.#notice(`Now talking in #${known.name}`);
-      }
-      case "part": {
-        const target = command.room ?? here("leave");
-        if (target !== undefined) return send({ type: "part", room: target });
-        return;
-      }
-      case "rooms":
-        return send(
-          command.after === undefined ? { type: "rooms" } : { type: "rooms", after: command.after },
-        );
-      case "who": {
-        const frame: ClientFrame = { type: "who" };
-        if (!command.everyone) {
-          const target = command.room ?? room;
-          if (target !== undefined) frame.room = target;
-        }
-        if (command.after !== undefined) frame.after = command.after;
-        return send(frame);
-      }
-      case "topic": {
-        const target = here("see a topic");
-        if (target === undefined) return;
-        if (command.topic !== undefined) {
-          return send({ type: "topic", room: target, topic: command.topic });
-        }
-        const topic = this.#rooms.get(foldName(target))?.topic;
-        return this.#notice(topic ? `Topic of #${target}: ${topic}` : `#${target} has no topic`);
-      }
-      case "history": {
-        const target = here("page back");
-        if (target === undefined) return;
-        const frame: ClientFrame = { type: "history", room: target };
-        const oldest = this.#rooms.get(foldName(target))?.oldest ?? 0;
-        if (oldest > 0) frame.before = oldest;
-        if (command.count !== undefined) frame.limit = command.count;
-        return send(frame);
-      }
-      case "nick": {
-        const frame: ClientFrame = { type: "nick", name: command.name };
-        if (command.password !== undefined) frame.password = command.password;
-        return send(frame);
-      }
-      case "register": {
-        const frame: ClientFrame = { type: "register", password: command.password };
-        if (command.token !== undefined) frame.token = command.token;
-        return send(frame);
-      }
-      case "kick": {
-        const frame: ClientFrame = { type: "kick", name: command.name };
-        if (command.reason !== undefined) frame.reason = command.reason;
-        return send(frame);
-      }
-      case "ban": {
-        const frame: ClientFrame = { type: "ban", target: command.target };
-        if (command.seconds !== undefined) frame.duration = command.seconds;
-        if (command.reason !== undefined) frame.reason = command.reason;
-        return send(frame);
-      }
-      case "unban":
-        return send({ type: "unban", target: command.target });
-      case "stats":
-        return send({ type: "stats" });
       case "ping":
         this.#pingSentAt = performance.now();
         return send({ type: "ping", id: PING_ID });
@@ -334,11 +250,11 @@ class TextSession implements LineSession {
       case "quit":
         this.#notice("Bye.");
         return send({ type: "quit" });
-      case "invalid":
-        return this.#notice(command.message);
-      default:
-        command satisfies never;
     }
+    const request = requestFor(command, this.#view);
+    if ("focus" in request) this.#view.setCurrent(request.focus);
+    if ("notice" in request) return this.#notice(request.notice);
+    return send(request.frame);
   }
 
   /** Keeps the picture of the rooms up to date from `frame`, and returns its lines, if any. */
@@ -362,59 +278,29 @@ class TextSession implements LineSession {
       }
       case "welcome":
         this.#stage = "joined";
-        this.#name = frame.name;
         break;
-      case "renamed":
-        if (frame.from === this.#name) this.#name = frame.to;
-        break;
-      case "entered": {
-        const key = foldName(frame.room);
-        const known = this.#rooms.get(key);
-        this.#rooms.set(key, {
-          name: frame.room,
-          topic: frame.topic ?? "",
-          oldest: known?.oldest ?? 0,
-        });
-        if (known === undefined || this.#room === undefined) this.#room = frame.room;
-        break;
-      }
-      case "left":
-        if (frame.name === this.#name) {
-          this.#rooms.delete(foldName(frame.room));
-          if (this.#room !== undefined && foldName(this.#room) === foldName(frame.room)) {
-            this.#room = this.#rooms.values().next().value?.name;
-          }
-        }
-        break;
-      case "topic": {
-        const known = this.#rooms.get(foldName(frame.room));
-        if (known) known.topic = frame.topic;
-        break;
-      }
       case "message":
-        this.#saw(frame.room, frame.id);
+        this.#view.update(frame);
         return this.#message(frame);
-      case "history":
-        for (const message of frame.messages) this.#saw(frame.room, message.id);
-        break;
       case "error":
         if (this.#stage !== "joined" && connection !== undefined && !connection.closing) {
           return this.#refused(frame.code, frame.message);
         }
         break;
     }
+    this.#view.update(frame);
     const formatted = formatFrame(frame, {
       color: false,
       time: true,
-      me: this.#name,
-      showRoom: this.#rooms.size > 1,
+      me: this.#view.name,
+      showRoom: this.#view.size > 1,
     });
     return formatted === undefined ? undefined : this.#lines([formatted.text]);
   }
 
   /** A room message's lines, made once for all plain-text readers who show rooms alike. */
   #message(frame: MessageFrame): Uint8Array {
-    const showRoom = this.#rooms.size > 1;
+    const showRoom = this.#view.size > 1;
     let forms = rendered.get(frame);
     if (forms === undefined) {
       forms = [undefined, undefined];
@@ -435,16 +321,10 @@ class TextSession implements LineSession {
     }
     if (code === "wrong_password" && this.#password === undefined) {
       this.#stage = "password";
-      return this.#lines([], `Password for ${this.#name}: `);
+      return this.#lines([], `Password for ${this.#view.name}: `);
     }
     this.#stage = "name";
     return this.#lines([error], "Your name: ");
-  }
-
-  #saw(room: string, id: number): void {
-    const known = this.#rooms.get(foldName(room));
-    if (known === undefined) return;
-    known.oldest = known.oldest === 0 ? id : Math.min(known.oldest, id);
   }
 
   #notice(text: string): void {

@@ -20,6 +20,8 @@ import {
   type ServerFrame,
 } from "../../protocol.ts";
 import { type Command, HELP, holdsSecret, parseCommand } from "../../_text/commands.ts";
+import { RoomView } from "../../_text/room_view.ts";
+import { requestFor, type RequestFrame } from "../../_text/requests.ts";
 
 /** When the bell rings: never, for messages that name you, or for every message. */
 export type BellMode = "off" | "mention" | "all";
@@ -64,12 +66,9 @@ class TerminalChat {
   #quitting = false;
   #done = Promise.withResolvers<number>();
   #escapeTimer: ReturnType<typeof setTimeout> | undefined;
-  #name: string;
-  /** Where plain lines go. */
-  #room: string | undefined;
-  /** The rooms this user is in, by folded name, with their topics and the newest and oldest
-   * message ids seen: after a reconnect, a room's replay shows only what is newer. */
-  #rooms = new Map<string, { name: string; topic: string; newest: number; oldest: number }>();
+  /** This user's name, its rooms and the current one; after a reconnect, a room's replay
+   * shows only what is newer than the newest message seen there. */
+  #view: RoomView;
   /** The password given this session for a name, by /register or /nick, to reconnect with. */
   #password: string | undefined;
   /** Rooms with a /history request under way: their next `history` frame is shown whole. */
@@ -78,8 +77,8 @@ class TerminalChat {
   constructor(client: ChatClient, options: TerminalOptions) {
     this.#client = client;
     this.#options = options;
-    this.#name = client.name;
-    this.#room = client.welcome.room;
+    this.#view = new RoomView(client.name);
+    this.#view.setCurrent(client.welcome.room);
   }
 
   async run(): Promise<number> {
@@ -220,87 +219,7 @@ class TerminalChat {
   }
 
   #execute(client: ChatClient, command: Command): void {
-    const room = this.#room;
-    const here = (what: string) => {
-      if (room === undefined) this.#notice(`You are in no room: /join one to ${what}`);
-      return room;
-    };
     switch (command.type) {
-      case "say":
-      case "me": {
-        const target = here("talk");
-        if (target === undefined) return;
-        client.send(command.text, { room: target, action: command.type === "me" });
-        return this.#echo(command.text, target, command.type === "me");
-      }
-      case "msg": {
-        client.msg(command.to, command.text);
-        const echo: PrivateFrame = {
-          type: "private",
-          from: this.#name,
-          to: command.to,
-          text: command.text,
-          ts: new Date().toISOString(),
-        };
-        return this.#print(formatFrame(echo, this.#format())!.text);
-      }
-      case "join": {
-        const known = this.#rooms.get(foldName(command.room));
-        if (known === undefined) {
-          client.join(command.room, this.#options.noHistory ? { history: 0 } : {});
-          return;
-        }
-        this.#room = known.name;
-        return this.#notice(`Now talking in #${known.name}`);
-      }
-      case "part": {
-        const target = command.room ?? here("leave");
-        if (target !== undefined) client.part(target);
-        return;
-      }
-      // One page each: its last line says how to ask for the next.
-      case "rooms":
-        return client.listRooms(command.after === undefined ? {} : { after: command.after });
-      case "who": {
-        const page = command.after === undefined ? {} : { after: command.after };
-        if (command.everyone) return client.who(undefined, page);
-        return client.who(command.room ?? room, page);
-      }
-      case "topic": {
-        const target = here("see a topic");
-        if (target === undefined) return;
-        if (command.topic !== undefined) return client.setTopic(target, command.topic);
-        const topic = this.#rooms.get(foldName(target))?.topic;
-        return this.#notice(topic ? `Topic of #${target}: ${topic}` : `#${target} has no topic`);
-      }
-      case "history": {
-        const target = here("page back");
-        if (target === undefined) return;
-        const known = this.#rooms.get(foldName(target));
-        const options: { before?: number; limit?: number } = {};
-        if (known && known.oldest > 0) options.before = known.oldest;
-        if (command.count !== undefined) options.limit = command.count;
-        this.#paging.add(foldName(target));
-        return client.history(target, options);
-      }
-      case "nick":
-        if (command.password !== undefined) this.#password = command.password;
-        return client.rename(command.name, command.password);
-      case "register":
-        this.#password = command.password;
-        return client.register(command.password, command.token);
-      case "kick":
-        return client.kick(command.name, command.reason);
-      case "ban": {
-        const options: { seconds?: number; reason?: string } = {};
-        if (command.seconds !== undefined) options.seconds = command.seconds;
-        if (command.reason !== undefined) options.reason = command.reason;
-        return client.ban(command.target, options);
-      }
-      case "unban":
-        return client.unban(command.target);
-      case "stats":
-        return client.stats();
       case "ping":
         client.ping().then(
           (ms) => this.#notice(`Round trip to the server: ${ms.toFixed(1)} ms`),
@@ -311,10 +230,69 @@ class TerminalChat {
         return this.#notice(HELP);
       case "quit":
         return this.#quit(EXIT_OK);
-      case "invalid":
-        return this.#notice(command.message);
+    }
+    const request = requestFor(command, this.#view);
+    if ("focus" in request) this.#view.setCurrent(request.focus);
+    if ("notice" in request) return this.#notice(request.notice);
+    this.#request(client, request.frame);
+  }
+
+  /** Sends `frame` through the client's own method for it, which paces it, and does what goes
+   * with it here: echoes what this user says, keeps a password to reconnect with, and marks a
+   * room whose next `history` frame is a page asked for. */
+  #request(client: ChatClient, frame: RequestFrame): void {
+    switch (frame.type) {
+      case "send":
+        client.send(frame.text, { room: frame.room, action: frame.action === true });
+        return this.#echo(frame.text, frame.room, frame.action === true);
+      case "msg": {
+        client.msg(frame.to, frame.text);
+        const echo: PrivateFrame = {
+          type: "private",
+          from: this.#view.name,
+          to: frame.to,
+          text: frame.text,
+          ts: new Date().toISOString(),
+        };
+        return this.#print(formatFrame(echo, this.#format())!.text);
+      }
+      case "join":
+        return client.join(frame.room, this.#options.noHistory ? { history: 0 } : {});
+      case "part":
+        return client.part(frame.room);
+      case "rooms":
+        return client.listRooms(frame.after === undefined ? {} : { after: frame.after });
+      case "who":
+        return client.who(frame.room, frame.after === undefined ? {} : { after: frame.after });
+      case "topic":
+        return client.setTopic(frame.room, frame.topic);
+      case "history": {
+        const options: { before?: number; limit?: number } = {};
+        if (frame.before !== undefined) options.before = frame.before;
+        if (frame.limit !== undefined) options.limit = frame.limit;
+        this.#paging.add(foldName(frame.room));
+        return client.history(frame.room, options);
+      }
+      case "nick":
+        if (frame.password !== undefined) this.#password = frame.password;
+        return client.rename(frame.name, frame.password);
+      case "register":
+        this.#password = frame.password;
+        return client.register(frame.password, frame.token);
+      case "kick":
+        return client.kick(frame.name, frame.reason);
+      case "ban": {
+        const options: { seconds?: number; reason?: string } = {};
+        if (frame.duration !== undefined) options.seconds = frame.duration;
+        if (frame.reason !== undefined) options.reason = frame.reason;
+        return client.ban(frame.target, options);
+      }
+      case "unban":
+        return client.unban(frame.target);
+      case "stats":
+        return client.stats();
       default:
-        command satisfies never;
+        frame satisfies never;
     }
   }
 
@@ -324,7 +302,7 @@ class TerminalChat {
       type: "message",
       id: 0,
       room,
-      from: this.#name,
+      from: this.#view.name,
       text,
       ts: new Date().toISOString(),
     };
@@ -366,12 +344,12 @@ class TerminalChat {
       await this.#sleep(delay);
       if (this.#quitting) return;
       try {
-        const client = await this.#options.connect(this.#name, this.#password);
+        const client = await this.#options.connect(this.#view.name, this.#password);
         if (this.#quitting) return client.close();
         this.#client = client;
         this.#notice(`Reconnected as ${client.name}.`);
         // Back into the rooms it was in; each replay shows only what was missed.
-        for (const room of this.#rooms.values()) {
+        for (const room of this.#view.rooms()) {
           if (foldName(room.name) !== foldName(client.welcome.room)) client.join(room.name);
         }
         this.#listen(client);
@@ -402,59 +380,11 @@ class TerminalChat {
    * show: a replay after a reconnect loses what was seen already.
    */
   #track(frame: ServerFrame): ServerFrame | undefined {
-    switch (frame.type) {
-      case "renamed":
-        if (frame.from === this.#name) this.#name = frame.to;
-        break;
-      case "entered": {
-        const key = foldName(frame.room);
-        const known = this.#rooms.get(key);
-        this.#rooms.set(key, {
-          name: frame.room,
-          topic: frame.topic ?? "",
-          newest: known?.newest ?? 0,
-          oldest: known?.oldest ?? 0,
-        });
-        // A room entered again after a reconnect does not take the focus from the current one.
-        if (known === undefined || this.#room === undefined) this.#room = frame.room;
-        break;
-      }
-      case "left":
-        if (frame.name === this.#name) {
-          this.#rooms.delete(foldName(frame.room));
-          if (this.#room !== undefined && foldName(this.#room) === foldName(frame.room)) {
-            this.#room = this.#rooms.values().next().value?.name;
-          }
-        }
-        break;
-      case "topic": {
-        const known = this.#rooms.get(foldName(frame.room));
-        if (known) known.topic = frame.topic;
-        break;
-      }
-      case "message":
-        this.#saw(frame.room, frame.id);
-        break;
-      case "history": {
-        const key = foldName(frame.room);
-        const known = this.#rooms.get(key);
-        const paging = this.#paging.delete(key);
-        const messages = paging || known === undefined
-          ? frame.messages
-          : frame.messages.filter((message) => message.id > known.newest);
-        for (const message of messages) this.#saw(frame.room, message.id);
-        if (!paging && messages.length === 0 && frame.messages.length > 0) return undefined;
-        return { ...frame, messages };
-      }
+    if (frame.type !== "history") {
+      this.#view.update(frame);
+      return frame;
     }
-    return frame;
-  }
-
-  #saw(room: string, id: number): void {
-    const known = this.#rooms.get(foldName(room));
-    if (known === undefined) return;
-    known.newest = Math.max(known.newest, id);
-    known.oldest = known.oldest === 0 ? id : Math.min(known.oldest, id);
+    return this.#view.replay(frame, this.#paging.delete(foldName(frame.room)));
   }
 
   #show(frame: ServerFrame): void {
@@ -474,8 +404,8 @@ class TerminalChat {
     return {
       color: this.#options.color,
       time: true,
-      me: this.#name,
-      showRoom: this.#rooms.size > 1,
+      me: this.#view.name,
+      showRoom: this.#view.size > 1,
     };
   }
 
@@ -501,9 +431,8 @@ class TerminalChat {
 
   #prompt(): string {
     if (this.#client === undefined) return "(offline) > ";
-    return this.#rooms.size > 1 && this.#room !== undefined
-      ? `${this.#name} #${this.#room}> `
-      : `${this.#name}> `;
+    const { name, current } = this.#view;
+    return this.#view.size > 1 && current !== undefined ? `${name} #${current}> ` : `${name}> `;
   }
 
   #write(text: string): void {
