@@ -21,6 +21,8 @@ import { type ConnectionLimits, Connections } from "./_server/connections.ts";
 import { type Logger, type LogLevel, makeLogger } from "./_server/log.ts";
 import { NdjsonAdapter } from "./_server/ndjson.ts";
 import { TextAdapter } from "./_server/text.ts";
+import { IrcAdapter } from "./_server/irc.ts";
+import { WebAdapter } from "./_server/websocket.ts";
 import { DEFAULT_MAX_DB_BYTES } from "./_server/size_bound.ts";
 import { SqliteStore } from "./_server/sqlite_store.ts";
 import type { RetentionPolicy, Store } from "./_server/store.ts";
@@ -56,7 +58,17 @@ export const DEFAULTS: Readonly<
   & Required<
     Omit<
       ServerOptions,
-      "rooms" | "retainDays" | "retainMessages" | "tls" | "password" | "operators" | "textPort"
+      | "rooms"
+      | "retainDays"
+      | "retainMessages"
+      | "tls"
+      | "password"
+      | "operators"
+      | "textPort"
+      | "ircPort"
+      | "ircTlsPort"
+      | "httpPort"
+      | "allowOrigins"
     >
   >
   & { tlsPort: number }
@@ -234,6 +246,28 @@ export interface ServerOptions {
    * TCP, no TLS); 0 picks a free one. None if absent. See docs/PROTOCOL.md, "Plain text".
    */
   textPort?: number;
+  /**
+   * Also listen for IRC clients (irssi, WeeChat, HexChat) on this port of the same host (plain
+   * TCP, no TLS); 0 picks a free one. None if absent. See docs/PROTOCOL.md, "IRC".
+   */
+  ircPort?: number;
+  /**
+   * Also listen for IRC over TLS on this port, with the certificate and key of `tls` (which it
+   * needs); 0 picks a free one. None if absent. {@linkcode ChatServer.reloadTls} reloads it too.
+   */
+  ircTlsPort?: number;
+  /**
+   * Also serve the web client over HTTP on this port of the same host: the page at `/`, its
+   * WebSocket at `/ws`, a JSON status at `/status`; 0 picks a free one. None if absent. See
+   * docs/PROTOCOL.md, "WebSocket".
+   */
+  httpPort?: number;
+  /**
+   * Origins (`scheme://host[:port]`) whose pages may open the WebSocket besides the page's own
+   * (the one the Host header names). A WebSocket without an Origin header (not from a browser)
+   * is always taken.
+   */
+  allowOrigins?: string[];
   /** The password every client must give in `hello`; none if absent. */
   password?: string;
   /**
@@ -261,6 +295,12 @@ export class ChatServer implements AsyncDisposable {
   readonly tlsAddr: Deno.NetAddr | undefined;
   /** The address of the plain-text listener (`textPort`), if there is one. */
   readonly textAddr: Deno.NetAddr | undefined;
+  /** The address of the IRC listener (`ircPort`), if there is one. */
+  readonly ircAddr: Deno.NetAddr | undefined;
+  /** The address of the IRC-over-TLS listener (`ircTlsPort`), if there is one. */
+  readonly ircTlsAddr: Deno.NetAddr | undefined;
+  /** The address of the web client's HTTP server (`httpPort`), if there is one. */
+  readonly httpAddr: Deno.NetAddr | undefined;
 
   #finished = Promise.withResolvers<void>();
   #listeners: Listeners;
@@ -275,6 +315,11 @@ export class ChatServer implements AsyncDisposable {
   /** Plain text for `nc` and `telnet`, on a port of its own, if asked for. */
   #text: TextAdapter | undefined;
   #textListeners: Listeners | undefined;
+  /** IRC, on a port of its own, if asked for. */
+  #irc: IrcAdapter | undefined;
+  #ircListeners: Listeners | undefined;
+  /** The web page and its WebSocket, on a port of their own, if asked for. */
+  #web: WebAdapter | undefined;
   #shuttingDown = false;
 
   /**
@@ -337,6 +382,9 @@ export class ChatServer implements AsyncDisposable {
       const problem = roomProblem(room);
       if (problem !== undefined) throw new TypeError(problem);
     }
+    if (options.ircTlsPort !== undefined && options.tls === undefined) {
+      throw new TypeError('Option "ircTlsPort" needs "tls": the certificate and key to use');
+    }
     if (options.plain === false && options.tls === undefined) {
       throw new TypeError('Option "plain" is false and "tls" is not given: nothing to listen on');
     }
@@ -370,6 +418,43 @@ export class ChatServer implements AsyncDisposable {
         throw error;
       }
     }
+    if (options.ircPort !== undefined || options.ircTlsPort !== undefined) {
+      try {
+        this.#ircListeners = new Listeners(
+          {
+            hostname: options.hostname ?? DEFAULTS.hostname,
+            port: options.ircPort,
+            tls: options.tls && options.ircTlsPort !== undefined
+              ? { ...options.tls, port: options.ircTlsPort }
+              : undefined,
+          },
+          (conn) => this.#irc!.accept(conn),
+          this.#log,
+        );
+      } catch (error) {
+        this.#listeners.close();
+        this.#textListeners?.close();
+        throw error;
+      }
+    }
+    if (options.httpPort !== undefined) {
+      try {
+        this.#web = new WebAdapter(() => this.#connections, {
+          hostname: options.hostname ?? DEFAULTS.hostname,
+          port: options.httpPort,
+          maxFrameBytes,
+          maxQueueBytes,
+          allowOrigins: options.allowOrigins ?? [],
+          users: () => this.#chat.userCount,
+          log: this.#log,
+        });
+      } catch (error) {
+        this.#listeners.close();
+        this.#textListeners?.close();
+        this.#ircListeners?.close();
+        throw error;
+      }
+    }
     const retention: RetentionPolicy = {};
     if (options.retainDays !== undefined) retention.days = options.retainDays;
     if (options.retainMessages !== undefined) retention.messagesPerRoom = options.retainMessages;
@@ -382,6 +467,8 @@ export class ChatServer implements AsyncDisposable {
     } catch (error) {
       this.#listeners.close();
       this.#textListeners?.close();
+      this.#ircListeners?.close();
+      this.#web?.closed();
       throw error;
     }
     this.#guard = new Guard(this.#store, {
@@ -428,7 +515,13 @@ export class ChatServer implements AsyncDisposable {
         serverPassword: options.password !== undefined,
       });
     }
+    if (this.#ircListeners !== undefined) {
+      this.#irc = new IrcAdapter(this.#connections, { maxQueueBytes, log: this.#log });
+    }
     this.textAddr = this.#textListeners?.plainAddr;
+    this.ircAddr = this.#ircListeners?.plainAddr;
+    this.ircTlsAddr = this.#ircListeners?.tlsAddr;
+    this.httpAddr = this.#web?.addr;
     this.tlsAddr = this.#listeners.tlsAddr;
     this.addr = (this.#listeners.plainAddr ?? this.tlsAddr)!;
   }
@@ -452,6 +545,7 @@ export class ChatServer implements AsyncDisposable {
    */
   async reloadTls(): Promise<void> {
     await this.#listeners.reloadTls();
+    await this.#ircListeners?.reloadTls();
     this.#log("info", "TLS certificate reloaded");
   }
 
@@ -485,12 +579,16 @@ export class ChatServer implements AsyncDisposable {
       this.#log("info", `shutting down, ${this.#connections.size} connection(s) open`);
       this.#listeners.close();
       this.#textListeners?.close();
+      this.#ircListeners?.close();
       this.#connections.shutdown();
       (async () => {
         await this.#listeners.closed();
         await this.#textListeners?.closed();
+        await this.#ircListeners?.closed();
         await this.#ndjson.closed();
         await this.#text?.closed();
+        await this.#irc?.closed();
+        await this.#web?.closed();
         await this.#store.close();
       })().then(this.#finished.resolve, this.#finished.reject);
     }

@@ -68,6 +68,13 @@ Options:
   --no-plain             take TLS connections only
   --text-port PORT       also take plain text (nc, telnet) on PORT, 0 for any free one
                          (plain TCP, no TLS; off by default)
+  --irc-port PORT        also take IRC clients (irssi, WeeChat) on PORT, 0 for any free
+                         one (plain TCP; off by default)
+  --irc-tls-port PORT    also take IRC over TLS on PORT, with --tls-cert and --tls-key
+  --http-port PORT       also serve the web client (a page and its WebSocket) over HTTP
+                         on PORT, 0 for any free one (off by default)
+  --allow-origin ORIGIN  let pages from ORIGIN (https://example.org) open the WebSocket
+                         besides the server's own page; repeat or comma-separate
   --password-file FILE   clients must give the password in FILE (first line); the
                          PARLEY_PASSWORD environment variable does the same
   --operators A,B        operators: registered names that may /kick, /ban, /unban,
@@ -110,12 +117,17 @@ export async function serveCommand(args: string[]): Promise<number> {
       "tls-key",
       "tls-port",
       "text-port",
+      "irc-port",
+      "irc-tls-port",
+      "http-port",
+      "allow-origin",
       "password-file",
       "operators",
       "log-level",
     ],
     boolean: ["help", "plain"],
     negatable: ["plain"],
+    collect: ["allow-origin"],
     default: { plain: true },
     alias: { h: "help" },
   });
@@ -131,6 +143,20 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (port !== undefined) options.port = portOption("port", port);
   const textPort = stringOption(parsed, "text-port");
   if (textPort !== undefined) options.textPort = portOption("text-port", textPort);
+  const ircPort = stringOption(parsed, "irc-port");
+  if (ircPort !== undefined) options.ircPort = portOption("irc-port", ircPort);
+  const httpPort = stringOption(parsed, "http-port");
+  if (httpPort !== undefined) options.httpPort = portOption("http-port", httpPort);
+  const origins = [parsed["allow-origin"] ?? []].flat().flatMap((value) => String(value).split(","))
+    .map((origin) => origin.trim()).filter((origin) => origin !== "");
+  for (const origin of origins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new UsageError(
+        `serve: --allow-origin takes scheme://host[:port] (https://example.org), not "${origin}"`,
+      );
+    }
+  }
+  if (origins.length > 0) options.allowOrigins = origins;
   const maxUsers = integerOption("serve", parsed, "max-users", 1);
   if (maxUsers !== undefined) options.maxUsers = maxUsers;
   const maxFrameBytes = integerOption("serve", parsed, "max-frame-bytes", 64);
@@ -198,6 +224,13 @@ export async function serveCommand(args: string[]): Promise<number> {
     throw new UsageError("serve: --tls-port and --no-plain need --tls-cert and --tls-key");
   }
   if (parsed.plain === false) options.plain = false;
+  const ircTlsPort = stringOption(parsed, "irc-tls-port");
+  if (ircTlsPort !== undefined) {
+    if (options.tls === undefined) {
+      throw new UsageError("serve: --irc-tls-port needs --tls-cert and --tls-key");
+    }
+    options.ircTlsPort = portOption("irc-tls-port", ircTlsPort);
+  }
   const password = await secretOption(stringOption(parsed, "password-file"));
   if (password !== undefined) options.password = password;
   const operators = stringOption(parsed, "operators");
@@ -245,6 +278,15 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (server.tlsAddr) console.log(`parley listening for TLS on ${formatAddr(server.tlsAddr)}`);
   if (server.textAddr) {
     console.log(`parley listening for plain text on ${formatAddr(server.textAddr)}`);
+  }
+  if (server.ircAddr) {
+    console.log(`parley listening for IRC on ${formatAddr(server.ircAddr)}`);
+  }
+  if (server.ircTlsAddr) {
+    console.log(`parley listening for IRC over TLS on ${formatAddr(server.ircTlsAddr)}`);
+  }
+  if (server.httpAddr) {
+    console.log(`parley serving the web client at ${webUrl(server.httpAddr)}`);
   }
   console.log(reachHint(server.addr.hostname));
   console.log(
@@ -301,4 +343,10 @@ function logLevelOption(text: string | undefined): LogLevel {
     throw new UsageError(`serve: --log-level takes one of ${LOG_LEVELS.join(", ")}, not "${text}"`);
   }
   return text as LogLevel;
+}
+
+/** The URL to open for the web client at `addr`: a wildcard address is shown as localhost. */
+function webUrl(addr: Deno.NetAddr): string {
+  const host = addr.hostname === "0.0.0.0" || addr.hostname === "::" ? "localhost" : addr.hostname;
+  return `http://${formatAddr({ ...addr, hostname: host })}/`;
 }

@@ -19,6 +19,8 @@ export interface ParseArgsOptions {
   alias?: Record<string, string>;
   default?: Record<string, unknown>;
   negatable?: string[];
+  /** Options that may be repeated: their values come as an array. */
+  collect?: string[];
   stopEarly?: boolean;
   unknown?: (arg: string, key?: string, value?: unknown) => unknown;
 }
