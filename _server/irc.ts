@@ -17,7 +17,13 @@ import {
   parseMessage,
   splitText,
 } from "./irc_message.ts";
-import { LineAdapter, type LineOptions, type LineSession, type LineTransport } from "./lines.ts";
+import {
+  decodeLine,
+  LineAdapter,
+  type LineOptions,
+  type LineSession,
+  type LineTransport,
+} from "./lines.ts";
 import type { ServerConn } from "./listeners.ts";
 import { dropSlow, type Outgoing } from "./peer.ts";
 import { RoomView } from "../_text/room_view.ts";
@@ -146,16 +152,9 @@ class IrcSession implements LineSession {
   }
 
   line(bytes: Uint8Array, connection: Connection): void | Promise<void> {
-    let text: string;
-    try {
-      text = decoder.decode(bytes);
-    } catch {
-      return this.#connections.receive(
-        connection,
-        { ok: false, code: "invalid_utf8", message: "Line is not valid UTF-8" },
-        bytes.length,
-      );
-    }
+    const decoded = decodeLine(bytes, connection, this.#connections);
+    if (decoded.text === undefined) return decoded.refused;
+    let text = decoded.text;
     if (text.endsWith("\r")) text = text.slice(0, -1);
     const message = parseMessage(text);
     if (message === undefined) return;

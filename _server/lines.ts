@@ -36,6 +36,37 @@ export interface LineSession {
   line(line: Uint8Array, connection: Connection): void | Promise<void>;
 }
 
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A line's bytes read as UTF-8: its `text`, or, when they are not UTF-8, what answering
+ * `invalid_utf8` returned (`refused`: the next line waits for a promise there). */
+export type DecodedLine =
+  | { text: string; refused?: undefined }
+  | { text?: undefined; refused: void | Promise<void> };
+
+/**
+ * Reads `bytes` (a line without its terminator) as UTF-8. A line that is not is answered
+ * `invalid_utf8` through `connections.receive`, counted as its bytes, as a bad NDJSON frame is:
+ * the sessions of every line-based way in give one answer, and one strike, for it.
+ */
+export function decodeLine(
+  bytes: Uint8Array,
+  connection: Connection,
+  connections: Connections,
+): DecodedLine {
+  try {
+    return { text: utf8.decode(bytes) };
+  } catch {
+    return {
+      refused: connections.receive(
+        connection,
+        { ok: false, code: "invalid_utf8", message: "Line is not valid UTF-8" },
+        bytes.length,
+      ),
+    };
+  }
+}
+
 /** One socket's writing side: its queue of bytes, and how it hangs up. */
 export class LineTransport implements Transport {
   readonly remoteAddr: Deno.NetAddr;

@@ -14,7 +14,13 @@ import { RoomView } from "../_text/room_view.ts";
 import { VERSION } from "../_protocol/version.ts";
 import type { Connection, Connections } from "./connections.ts";
 import type { ServerConn } from "./listeners.ts";
-import { LineAdapter, type LineOptions, type LineSession, type LineTransport } from "./lines.ts";
+import {
+  decodeLine,
+  LineAdapter,
+  type LineOptions,
+  type LineSession,
+  type LineTransport,
+} from "./lines.ts";
 import { dropSlow, type Outgoing } from "./peer.ts";
 import {
   type ClientFrame,
@@ -41,7 +47,6 @@ export class TextAdapter extends LineAdapter {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 // Telnet (RFC 854): IAC starts a command; WILL, WONT, DO and DONT take an option byte; SB opens
 // a subnegotiation that IAC SE closes; IAC IAC is a literal 255.
@@ -186,16 +191,9 @@ class TextSession implements LineSession {
   }
 
   line(bytes: Uint8Array, connection: Connection): void | Promise<void> {
-    let text: string;
-    try {
-      text = decoder.decode(bytes);
-    } catch {
-      return this.#connections.receive(
-        connection,
-        { ok: false, code: "invalid_utf8", message: "Line is not valid UTF-8" },
-        bytes.length,
-      );
-    }
+    const decoded = decodeLine(bytes, connection, this.#connections);
+    if (decoded.text === undefined) return decoded.refused;
+    const text = decoded.text;
     switch (this.#stage) {
       case "name":
         this.#view.name = text.trim();

@@ -199,6 +199,153 @@ export class RawPeer implements AsyncDisposable {
   }
 }
 
+/**
+ * A raw socket to a plain-text or IRC port: writes bytes exactly as given; keeps everything
+ * received as `bytes`, as text (`received`) and as CRLF-ended `lines`. Two cursors read on:
+ * `expect` and `untilClosed` through the text, `expectLine` and `linesUntilClosed` line by line.
+ * Every read is under a deadline, and a reset counts as the end.
+ */
+export class LinePeer implements AsyncDisposable {
+  readonly conn: Deno.Conn;
+  /** Everything received, as bytes. */
+  bytes: number[] = [];
+  /** Everything received, decoded. */
+  received = "";
+  /** Every complete line received, without CRLF. */
+  lines: string[] = [];
+  /** What the reads are waiting for, named in a deadline's error. */
+  #what: string;
+  /** Where the next `expect` starts looking in `received`. */
+  #seenText = 0;
+  /** Where the next `expectLine` starts looking in `lines`. */
+  #seenLines = 0;
+  /** Where the line being received starts in `bytes`. */
+  #lineStart = 0;
+  #ended = false;
+
+  /** Wraps `conn` (TCP or TLS); `what` names the port in errors. */
+  constructor(conn: Deno.Conn, what = "the server") {
+    this.conn = conn;
+    this.#what = what;
+  }
+
+  /** Connects to `port` on 127.0.0.1 without saying anything. */
+  static async connect(port: number, what?: string): Promise<LinePeer> {
+    return new LinePeer(await Deno.connect({ hostname: "127.0.0.1", port }), what);
+  }
+
+  /** Writes a string or bytes exactly as given. */
+  async write(data: string | Uint8Array): Promise<void> {
+    let bytes = typeof data === "string" ? encoder.encode(data) : data;
+    while (bytes.length > 0) bytes = bytes.subarray(await this.conn.write(bytes));
+  }
+
+  /** Reads until `pattern` appears in the text past what was expected before; returns the text
+   * from there to the end of the match. */
+  async expect(pattern: string | RegExp, ms = 10_000): Promise<string> {
+    const started = performance.now();
+    while (true) {
+      const rest = this.received.slice(this.#seenText);
+      const match = typeof pattern === "string"
+        ? (rest.includes(pattern) ? { index: rest.indexOf(pattern), length: pattern.length } : null)
+        : (() => {
+          const found = rest.match(pattern);
+          return found ? { index: found.index!, length: found[0].length } : null;
+        })();
+      if (match) {
+        const end = match.index + match.length;
+        this.#seenText += end;
+        return rest.slice(0, end);
+      }
+      await this.#readOrThrow(
+        started,
+        ms,
+        () => `${pattern}; got ${JSON.stringify(rest.slice(-2000))}`,
+      );
+    }
+  }
+
+  /** Reads until a line past those expected before matches; returns the lines up to it. */
+  async expectLine(pattern: RegExp, ms = 10_000): Promise<string[]> {
+    const started = performance.now();
+    while (true) {
+      const index = this.lines.findIndex((line, at) => at >= this.#seenLines && pattern.test(line));
+      if (index >= 0) {
+        const got = this.lines.slice(this.#seenLines, index + 1);
+        this.#seenLines = index + 1;
+        return got;
+      }
+      await this.#readOrThrow(
+        started,
+        ms,
+        () => `${pattern}; got ${JSON.stringify(this.lines.slice(this.#seenLines))}`,
+      );
+    }
+  }
+
+  /** Reads to the end of the connection; returns the text past what `expect` took. */
+  async untilClosed(ms = 10_000): Promise<string> {
+    await this.#untilEnded(ms);
+    return this.received.slice(this.#seenText);
+  }
+
+  /** Reads to the end of the connection; returns the lines past those `expectLine` took. */
+  async linesUntilClosed(ms = 10_000): Promise<string[]> {
+    await this.#untilEnded(ms);
+    return this.lines.slice(this.#seenLines);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.conn.close();
+    } catch {
+      // Closed already.
+    }
+    return Promise.resolve();
+  }
+
+  async #untilEnded(ms: number): Promise<void> {
+    const started = performance.now();
+    while (!this.#ended) {
+      const left = ms - (performance.now() - started);
+      if (left <= 0) throw new Error(`Not closed in ${ms} ms: ${this.received.slice(-500)}`);
+      await this.#read(left);
+    }
+  }
+
+  /** Reads once more within what is left of `ms` since `started`; throws, naming what was
+   * `awaited`, once the time is up or the connection has ended. */
+  async #readOrThrow(started: number, ms: number, awaited: () => string): Promise<void> {
+    const left = ms - (performance.now() - started);
+    if (this.#ended || left <= 0) throw new Error(`Waited for ${awaited()}`);
+    await this.#read(left);
+  }
+
+  async #read(ms: number): Promise<void> {
+    const buffer = new Uint8Array(65536);
+    let count: number | null;
+    try {
+      count = await deadline(this.conn.read(buffer), ms, `reading from ${this.#what}`);
+    } catch (error) {
+      if (error instanceof Deno.errors.ConnectionReset) count = null;
+      else throw error;
+    }
+    if (count === null) {
+      this.#ended = true;
+      return;
+    }
+    for (const byte of buffer.subarray(0, count)) {
+      this.bytes.push(byte);
+      const length = this.bytes.length;
+      if (byte === 10 && this.bytes[length - 2] === 13) {
+        this.lines.push(decoder.decode(new Uint8Array(this.bytes.slice(this.#lineStart, -2))));
+        this.#lineStart = length;
+      }
+    }
+    this.received = decoder.decode(new Uint8Array(this.bytes));
+  }
+}
+
 /** The path of mod.ts, for running the CLI. */
 export const MOD_TS = new URL("../mod.ts", import.meta.url).pathname;
 

@@ -3,117 +3,30 @@
 // SASL PLAIN, line lengths, and hostile clients.
 
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { deadline, framesUntil, join, startServer, tempDir } from "./_helpers.ts";
+import { framesUntil, join, LinePeer, startServer, tempDir } from "./_helpers.ts";
 import { Tmux } from "./_tmux.ts";
 import { makeCertificates } from "./_tls.ts";
 import type { ChatServer } from "../server.ts";
 import type { ServerFrame } from "../protocol.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
-/** A raw socket to the IRC port: writes bytes as given, reads CRLF-ended lines. */
-class IrcPeer implements AsyncDisposable {
-  readonly conn: Deno.Conn;
-  /** Every complete line received, without CRLF. */
-  lines: string[] = [];
-  /** Where the next `expect` starts looking. */
-  #seen = 0;
-  #bytes: number[] = [];
-  #ended = false;
-
-  constructor(conn: Deno.Conn) {
-    this.conn = conn;
-  }
-
-  static async connect(server: ChatServer): Promise<IrcPeer> {
-    return new IrcPeer(await Deno.connect({ hostname: "127.0.0.1", port: server.ircAddr!.port }));
-  }
-
-  get ended(): boolean {
-    return this.#ended;
-  }
-
-  async write(data: string | Uint8Array): Promise<void> {
-    let bytes = typeof data === "string" ? encoder.encode(data) : data;
-    while (bytes.length > 0) bytes = bytes.subarray(await this.conn.write(bytes));
-  }
-
-  /** Reads until a line past those expected before matches; returns the lines up to it. */
-  async expect(pattern: RegExp, ms = 10_000): Promise<string[]> {
-    const started = performance.now();
-    while (true) {
-      const index = this.lines.findIndex((line, at) => at >= this.#seen && pattern.test(line));
-      if (index >= 0) {
-        const got = this.lines.slice(this.#seen, index + 1);
-        this.#seen = index + 1;
-        return got;
-      }
-      const left = ms - (performance.now() - started);
-      if (this.#ended || left <= 0) {
-        throw new Error(
-          `Waited for ${pattern}; got ${JSON.stringify(this.lines.slice(this.#seen))}`,
-        );
-      }
-      await this.#read(left);
-    }
-  }
-
-  /** Reads to the end of the connection; returns the lines past those expected. */
-  async untilClosed(ms = 10_000): Promise<string[]> {
-    const started = performance.now();
-    while (!this.#ended) {
-      const left = ms - (performance.now() - started);
-      if (left <= 0) throw new Error(`Not closed in ${ms} ms: ${this.lines.slice(-5)}`);
-      await this.#read(left);
-    }
-    return this.lines.slice(this.#seen);
-  }
-
-  async #read(ms: number): Promise<void> {
-    const buffer = new Uint8Array(65536);
-    let count: number | null;
-    try {
-      count = await deadline(this.conn.read(buffer), ms, "reading from the IRC port");
-    } catch (error) {
-      if (error instanceof Deno.errors.ConnectionReset) count = null;
-      else throw error;
-    }
-    if (count === null) {
-      this.#ended = true;
-      return;
-    }
-    for (const byte of buffer.subarray(0, count)) {
-      this.#bytes.push(byte);
-      const length = this.#bytes.length;
-      if (byte === 10 && this.#bytes[length - 2] === 13) {
-        this.lines.push(decoder.decode(new Uint8Array(this.#bytes.slice(0, -2))));
-        this.#bytes = [];
-      }
-    }
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.conn.close();
-    } catch {
-      // Closed already.
-    }
-    return Promise.resolve();
-  }
+/** A raw socket to the IRC port of `server`. */
+function connectIrc(server: ChatServer): Promise<LinePeer> {
+  return LinePeer.connect(server.ircAddr!.port, "the IRC port");
 }
 
 /** An IRC peer registered as `nick` (without CAP), past the welcome and the default room. */
-async function joinIrc(server: ChatServer, nick: string, caps: string[] = []): Promise<IrcPeer> {
-  const peer = await IrcPeer.connect(server);
+async function joinIrc(server: ChatServer, nick: string, caps: string[] = []): Promise<LinePeer> {
+  const peer = await connectIrc(server);
   if (caps.length > 0) await peer.write(`CAP LS 302\r\nCAP REQ :${caps.join(" ")}\r\n`);
   await peer.write(`NICK ${nick}\r\nUSER ${nick} 0 * :${nick}\r\n`);
   if (caps.length > 0) {
-    await peer.expect(/^:parley CAP \* ACK/);
+    await peer.expectLine(/^:parley CAP \* ACK/);
     await peer.write("CAP END\r\n");
   }
-  await peer.expect(new RegExp(`^:parley 001 ${nick} `));
-  await peer.expect(/^:parley 366 \S+ #lobby /);
+  await peer.expectLine(new RegExp(`^:parley 001 ${nick} `));
+  await peer.expectLine(/^:parley 366 \S+ #lobby /);
   return peer;
 }
 
@@ -122,9 +35,9 @@ const HEAD = (nick: string) => `:${nick}!${nick}@parley`;
 Deno.test("irc: registration without CAP: the welcome numerics, then #lobby", async () => {
   await using server = startServer({ ircPort: 0 });
   await using bob = await join(server, "bob");
-  await using irc = await IrcPeer.connect(server);
+  await using irc = await connectIrc(server);
   await irc.write("NICK alice\r\nUSER alice 0 * :Alice A\r\n");
-  const lines = await irc.expect(/ 366 /);
+  const lines = await irc.expectLine(/ 366 /);
   const numerics = lines.map((line) => line.split(" ")[1]);
   assertEquals(numerics, [
     "001",
@@ -152,10 +65,10 @@ Deno.test("irc: registration without CAP: the welcome numerics, then #lobby", as
 
 Deno.test("irc: CAP LS 302, REQ, NAK, END with PASS; 451 before registration", async () => {
   await using server = startServer({ ircPort: 0, password: "sesame" });
-  await using irc = await IrcPeer.connect(server);
+  await using irc = await connectIrc(server);
   // irssi's probe for CAP support, and any other command, before registration.
   await irc.write("JOIN :\r\nPRIVMSG #lobby :hi\r\nCAP LS 302\r\n");
-  assertEquals(await irc.expect(/ CAP /), [
+  assertEquals(await irc.expectLine(/ CAP /), [
     ":parley 451 * :You have not registered",
     ":parley 451 * :You have not registered",
     ":parley CAP * LS :server-time message-tags echo-message batch sasl=PLAIN",
@@ -163,19 +76,19 @@ Deno.test("irc: CAP LS 302, REQ, NAK, END with PASS; 451 before registration", a
   await irc.write(
     "PASS sesame\r\nNICK alice\r\nUSER a 0 * :A\r\nCAP REQ :server-time away-notify\r\n",
   );
-  assertEquals(await irc.expect(/ CAP /), [":parley CAP alice NAK :server-time away-notify"]);
+  assertEquals(await irc.expectLine(/ CAP /), [":parley CAP alice NAK :server-time away-notify"]);
   await irc.write("CAP REQ :server-time echo-message\r\nCAP LIST\r\n");
-  await irc.expect(/^:parley CAP alice ACK :server-time echo-message$/);
-  await irc.expect(/^:parley CAP alice LIST :server-time echo-message$/);
+  await irc.expectLine(/^:parley CAP alice ACK :server-time echo-message$/);
+  await irc.expectLine(/^:parley CAP alice LIST :server-time echo-message$/);
   // Nothing is welcomed until CAP END.
   await irc.write("PING :x\r\n");
-  assertEquals(await irc.expect(/PONG/), [":parley PONG parley :x"]);
+  assertEquals(await irc.expectLine(/PONG/), [":parley PONG parley :x"]);
   await irc.write("CAP END\r\n");
-  await irc.expect(/^:parley 001 alice /);
-  await irc.expect(/ 366 alice #lobby /);
+  await irc.expectLine(/^:parley 001 alice /);
+  await irc.expectLine(/ 366 alice #lobby /);
   await irc.write("USER again 0 * :x\r\nPASS x\r\n");
-  await irc.expect(/^:parley 462 alice :You may not reregister$/);
-  await irc.expect(/^:parley 462 /);
+  await irc.expectLine(/^:parley 462 alice :You may not reregister$/);
+  await irc.expectLine(/^:parley 462 /);
 });
 
 Deno.test("irc: registration errors: 433, 432, 431, 461, a wrong PASS (464, then ERROR)", async () => {
@@ -183,28 +96,28 @@ Deno.test("irc: registration errors: 433, 432, 431, 461, a wrong PASS (464, then
   await using bob = await join(server, "bob").catch(() => undefined);
   assertEquals(bob, undefined, "the server has a password");
   {
-    await using irc = await IrcPeer.connect(server);
+    await using irc = await connectIrc(server);
     await irc.write("PASS wrong\r\nNICK alice\r\nUSER a 0 * :A\r\n");
-    const rest = await irc.untilClosed();
+    const rest = await irc.linesUntilClosed();
     assertEquals(rest.length, 2, JSON.stringify(rest));
     assertMatch(rest[0]!, /^:parley 464 alice :Wrong server password/);
     assertMatch(rest[1]!, /^ERROR :Closing link: /);
   }
-  await using first = await IrcPeer.connect(server);
+  await using first = await connectIrc(server);
   await first.write("PASS sesame\r\nNICK bob\r\nUSER b 0 * :B\r\n");
-  await first.expect(/ 001 bob /);
-  await using irc = await IrcPeer.connect(server);
+  await first.expectLine(/ 001 bob /);
+  await using irc = await connectIrc(server);
   await irc.write("PASS sesame\r\nUSER a 0 *\r\nUSER a 0 * :A\r\nNICK\r\nNICK BOB\r\n");
-  const refused = await irc.expect(/ 433 /);
+  const refused = await irc.expectLine(/ 433 /);
   assertEquals(refused.slice(0, -1), [
     ":parley 461 * USER :Not enough parameters",
     ":parley 431 * :No nickname given",
   ]);
   assertMatch(refused.at(-1)!, /^:parley 433 \* BOB :/);
   await irc.write("NICK bad@name\r\n");
-  await irc.expect(/^:parley 432 \* bad@name :/);
+  await irc.expectLine(/^:parley 432 \* bad@name :/);
   await irc.write("NICK alice\r\n");
-  await irc.expect(/^:parley 001 alice /);
+  await irc.expectLine(/^:parley 001 alice /);
 });
 
 Deno.test("irc: JOIN, PRIVMSG both ways with a ChatClient, ACTION, private messages, PART, QUIT", async () => {
@@ -214,7 +127,7 @@ Deno.test("irc: JOIN, PRIVMSG both ways with a ChatClient, ACTION, private messa
   bob.join("ops");
   await framesUntil(bob, (f) => f.type === "entered" && f.room === "ops", 5000, "bob in ops");
   await irc.write("JOIN nochannel,#ops\r\n");
-  assertEquals(await irc.expect(/ 366 /), [
+  assertEquals(await irc.expectLine(/ 366 /), [
     ":parley 403 alice nochannel :No such channel",
     `${HEAD("alice")} JOIN #ops`,
     ":parley 353 alice = #ops :alice bob",
@@ -246,10 +159,10 @@ Deno.test("irc: JOIN, PRIVMSG both ways with a ChatClient, ACTION, private messa
   bob.send("hi alice", { room: "ops" });
   bob.send("two\nlines", { room: "ops" });
   bob.send("waves back", { room: "ops", action: true });
-  const lines = await irc.expect(/ACTION waves back/);
+  const lines = await irc.expectLine(/ACTION waves back/);
   // A private message is delivered at once, room messages once stored: asked for after them.
   bob.msg("alice", "back at you");
-  lines.push(...await irc.expect(/back at you/));
+  lines.push(...await irc.expectLine(/back at you/));
   assertEquals(lines, [
     `${HEAD("bob")} PRIVMSG #ops :hi alice`,
     `${HEAD("bob")} PRIVMSG #ops :two`,
@@ -264,7 +177,7 @@ Deno.test("irc: JOIN, PRIVMSG both ways with a ChatClient, ACTION, private messa
   );
 
   await irc.write("PART #ops\r\n");
-  assertEquals(await irc.expect(/PART/), [`${HEAD("alice")} PART #ops`]);
+  assertEquals(await irc.expectLine(/PART/), [`${HEAD("alice")} PART #ops`]);
   await framesUntil(
     bob,
     (f) => f.type === "left" && f.room === "ops" && f.reason === "part",
@@ -272,7 +185,7 @@ Deno.test("irc: JOIN, PRIVMSG both ways with a ChatClient, ACTION, private messa
     "alice leaves ops",
   );
   await irc.write("QUIT :bye\r\n");
-  const rest = await irc.untilClosed();
+  const rest = await irc.linesUntilClosed();
   assertEquals(rest, ["ERROR :Closing link: Quit"]);
   await framesUntil(
     bob,
@@ -302,7 +215,7 @@ Deno.test("irc: history on JOIN with server-time and batch carries the original 
   assert(stored.type === "history");
   await using irc = await joinIrc(server, "alice", ["server-time", "batch"]);
   await irc.write("JOIN #old\r\n");
-  const lines = await irc.expect(/^:parley BATCH -/);
+  const lines = await irc.expectLine(/^:parley BATCH -/);
   const start = lines.findIndex((line) => line.startsWith(":parley BATCH +"));
   assertMatch(lines[start]!, /^:parley BATCH \+(\S+) chathistory #old$/);
   const id = lines[start]!.split(" ")[2]!.slice(1);
@@ -315,14 +228,14 @@ Deno.test("irc: history on JOIN with server-time and batch carries the original 
   ]);
   // A live message carries its time too; without the cap it carries no tags.
   bob.send("live", { room: "old" });
-  const live = await irc.expect(/:live$/);
+  const live = await irc.expectLine(/:live$/);
   assertMatch(
     live.at(-1)!,
     /^@time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z :bob!bob@parley PRIVMSG #old :live$/,
   );
   await using plain = await joinIrc(server, "carol");
   await plain.write("JOIN #old\r\n");
-  const replay = await plain.expect(/:third$/);
+  const replay = await plain.expectLine(/:third$/);
   assert(replay.every((line) => !line.startsWith("@")), replay.join("\n"));
 });
 
@@ -331,11 +244,11 @@ Deno.test("irc: TOPIC, NAMES, WHO, WHOIS, LIST, MODE, AWAY, MOTD, echo-message, 
   await using bob = await join(server, "bob");
   await using irc = await joinIrc(server, "alice", ["echo-message"]);
   await irc.write("TOPIC #lobby\r\nTOPIC #lobby :new topic\r\n");
-  await irc.expect(/^:parley 331 alice #lobby :No topic is set$/);
-  await irc.expect(new RegExp(`^${HEAD("alice")} TOPIC #lobby :new topic$`));
+  await irc.expectLine(/^:parley 331 alice #lobby :No topic is set$/);
+  await irc.expectLine(new RegExp(`^${HEAD("alice")} TOPIC #lobby :new topic$`));
   await framesUntil(bob, (f) => f.type === "topic" && f.topic === "new topic", 5000, "topic");
   await irc.write("TOPIC #lobby\r\nNAMES #lobby\r\nWHO #lobby\r\n");
-  assertEquals(await irc.expect(/ 315 /), [
+  assertEquals(await irc.expectLine(/ 315 /), [
     ":parley 332 alice #lobby :new topic",
     ":parley 353 alice = #lobby :bob alice",
     ":parley 366 alice #lobby :End of NAMES list",
@@ -344,7 +257,7 @@ Deno.test("irc: TOPIC, NAMES, WHO, WHOIS, LIST, MODE, AWAY, MOTD, echo-message, 
     ":parley 315 alice #lobby :End of WHO list",
   ]);
   await irc.write("WHOIS BOB\r\nWHOIS nobody\r\nLIST\r\n");
-  assertEquals(await irc.expect(/ 323 /), [
+  assertEquals(await irc.expectLine(/ 323 /), [
     ":parley 311 alice bob bob parley * :bob",
     ":parley 318 alice BOB :End of WHOIS list",
     ":parley 401 alice nobody :No such nick",
@@ -355,7 +268,7 @@ Deno.test("irc: TOPIC, NAMES, WHO, WHOIS, LIST, MODE, AWAY, MOTD, echo-message, 
     ":parley 323 alice :End of LIST",
   ]);
   await irc.write("MODE #lobby\r\nMODE #lobby b\r\nMODE alice\r\nAWAY :gone\r\nAWAY\r\nMOTD\r\n");
-  const modes = await irc.expect(/ 422 /);
+  const modes = await irc.expectLine(/ 422 /);
   assertEquals(modes.map((line) => line.split(" ").slice(1, 4).join(" ")), [
     "324 alice #lobby",
     "329 alice #lobby",
@@ -366,7 +279,7 @@ Deno.test("irc: TOPIC, NAMES, WHO, WHOIS, LIST, MODE, AWAY, MOTD, echo-message, 
     "422 alice :MOTD",
   ]);
   await irc.write("FROBNICATE\r\nPRIVMSG\r\nPRIVMSG #lobby\r\nPRIVMSG nobody :hi\r\n");
-  const errors = await irc.expect(/ 401 /);
+  const errors = await irc.expectLine(/ 401 /);
   assertEquals(errors.slice(0, -1), [
     ":parley 421 alice FROBNICATE :Unknown command",
     ":parley 411 alice :No recipient given (PRIVMSG)",
@@ -374,16 +287,16 @@ Deno.test("irc: TOPIC, NAMES, WHO, WHOIS, LIST, MODE, AWAY, MOTD, echo-message, 
   ]);
   assertMatch(errors.at(-1)!, /^:parley 401 alice nobody :/);
   await irc.write("JOIN #nope\r\nPART #fixed\r\nPRIVMSG #fixed :x\r\nPRIVMSG #lobby :echoed\r\n");
-  await irc.expect(/^:parley 403 alice #nope :/);
-  await irc.expect(/^:parley 442 alice #fixed :/);
-  await irc.expect(/^:parley 442 alice #fixed :/);
-  await irc.expect(new RegExp(`^${HEAD("alice")} PRIVMSG #lobby :echoed$`));
+  await irc.expectLine(/^:parley 403 alice #nope :/);
+  await irc.expectLine(/^:parley 442 alice #fixed :/);
+  await irc.expectLine(/^:parley 442 alice #fixed :/);
+  await irc.expectLine(new RegExp(`^${HEAD("alice")} PRIVMSG #lobby :echoed$`));
   await framesUntil(bob, (f) => f.type === "message" && f.text === "echoed", 5000, "echoed");
   await irc.write("NICK alicia\r\n");
-  await irc.expect(new RegExp(`^${HEAD("alice")} NICK :alicia$`));
+  await irc.expectLine(new RegExp(`^${HEAD("alice")} NICK :alicia$`));
   await framesUntil(bob, (f) => f.type === "renamed" && f.to === "alicia", 5000, "renamed");
   await irc.write("PING :t1\r\n");
-  await irc.expect(/^:parley PONG parley :t1$/);
+  await irc.expectLine(/^:parley PONG parley :t1$/);
 });
 
 Deno.test("irc: SASL PLAIN for a registered name; a wrong password is 464", async () => {
@@ -396,37 +309,37 @@ Deno.test("irc: SASL PLAIN for a registered name; a wrong password is 464", asyn
   }
   {
     // SASL's 903 says the credentials were taken; `hello` checks them, and refuses with 464.
-    await using wrong = await IrcPeer.connect(server);
+    await using wrong = await connectIrc(server);
     await wrong.write("CAP REQ :sasl\r\nNICK owner\r\nUSER o 0 * :O\r\nAUTHENTICATE PLAIN\r\n");
-    await wrong.expect(/^AUTHENTICATE \+$/);
+    await wrong.expectLine(/^AUTHENTICATE \+$/);
     await wrong.write(`AUTHENTICATE ${btoa("\0owner\0wrong horse")}\r\nCAP END\r\n`);
-    await wrong.expect(/ 903 /);
-    await wrong.expect(/^:parley 464 owner :.*\(send it with SASL PLAIN\)$/);
+    await wrong.expectLine(/ 903 /);
+    await wrong.expectLine(/^:parley 464 owner :.*\(send it with SASL PLAIN\)$/);
     // Without SASL, a registered name is refused alike; another nick is then taken.
-    await using plain = await IrcPeer.connect(server);
+    await using plain = await connectIrc(server);
     await plain.write("NICK owner\r\nUSER o 0 * :O\r\n");
-    await plain.expect(/^:parley 464 owner :/);
+    await plain.expectLine(/^:parley 464 owner :/);
     await plain.write("NICK someone\r\n");
-    await plain.expect(/^:parley 001 someone /);
+    await plain.expectLine(/^:parley 001 someone /);
   }
-  await using irc = await IrcPeer.connect(server);
+  await using irc = await connectIrc(server);
   await irc.write("CAP LS 302\r\nNICK owner\r\nUSER o 0 * :O\r\nCAP REQ :sasl\r\n");
-  await irc.expect(/ACK :sasl$/);
+  await irc.expectLine(/ACK :sasl$/);
   await irc.write("AUTHENTICATE PLAIN\r\n");
-  await irc.expect(/^AUTHENTICATE \+$/);
+  await irc.expectLine(/^AUTHENTICATE \+$/);
   await irc.write(`AUTHENTICATE ${btoa("\0owner\0correct horse")}\r\n`);
-  await irc.expect(/^:parley 900 owner owner!owner@parley owner :/);
-  await irc.expect(/^:parley 903 owner :/);
+  await irc.expectLine(/^:parley 900 owner owner!owner@parley owner :/);
+  await irc.expectLine(/^:parley 903 owner :/);
   await irc.write("CAP END\r\n");
-  await irc.expect(/^:parley 001 owner /);
+  await irc.expectLine(/^:parley 001 owner /);
 
-  await using wrong = await IrcPeer.connect(server);
+  await using wrong = await connectIrc(server);
   await wrong.write("NICK owner2\r\nUSER o 0 * :O\r\n");
-  await wrong.expect(/ 001 owner2 /);
-  await using bad = await IrcPeer.connect(server);
+  await wrong.expectLine(/ 001 owner2 /);
+  await using bad = await connectIrc(server);
   await bad.write("NICK Owner\r\nUSER o 0 * :O\r\n");
   // The name is taken (the owner is on): a different refusal from a wrong password.
-  await bad.expect(/^:parley 433 \* Owner /);
+  await bad.expectLine(/^:parley 433 \* Owner /);
 });
 
 Deno.test("irc: a long message is cut on character boundaries; a 512-byte line; 417", async () => {
@@ -435,7 +348,7 @@ Deno.test("irc: a long message is cut on character boundaries; a 512-byte line; 
   await using irc = await joinIrc(server, "alice");
   const text = "é".repeat(300) + "😀".repeat(100) + "end";
   bob.send(text);
-  const lines = await irc.expect(/end$/);
+  const lines = await irc.expectLine(/end$/);
   const pieces = lines.filter((line) => line.startsWith(`${HEAD("bob")} PRIVMSG #lobby :`));
   assert(pieces.length >= 3, String(pieces.length));
   assertEquals(pieces.map((line) => line.slice(line.indexOf(" :") + 2)).join(""), text);
@@ -444,7 +357,7 @@ Deno.test("irc: a long message is cut on character boundaries; a 512-byte line; 
   const head = "PRIVMSG #lobby :";
   const longest = head + "x".repeat(510 - head.length);
   await irc.write(`${longest}\r\n${longest}y\r\n`);
-  await irc.expect(/^:parley 417 alice :Input line was too long$/);
+  await irc.expectLine(/^:parley 417 alice :Input line was too long$/);
   const got = await framesUntil(bob, (f) => f.type === "message", 5000, "the 512-byte line");
   assertEquals(
     got.filter((f) => f.type === "message").map((f) => f.type === "message" && f.text.length),
@@ -461,7 +374,7 @@ Deno.test("irc: hostile clients: a 1 MiB line, binary noise, thousands of JOINs"
   {
     await using irc = await joinIrc(server, "big");
     await irc.write(new Uint8Array(1024 * 1024).fill(0x61)).catch(() => {});
-    const rest = await irc.untilClosed();
+    const rest = await irc.linesUntilClosed();
     assertMatch(rest.at(-1)!, /^ERROR :Closing link: .*/);
   }
   {
@@ -472,13 +385,13 @@ Deno.test("irc: hostile clients: a 1 MiB line, binary noise, thousands of JOINs"
     await irc.write(noise);
     // The connection lives on, and answers.
     await irc.write("PING :alive\r\n");
-    await irc.expect(/^:parley PONG parley :alive$/);
+    await irc.expectLine(/^:parley PONG parley :alive$/);
   }
   {
     await using irc = await joinIrc(server, "flood");
     const joins = Array.from({ length: 5000 }, (_, i) => `JOIN #r${i}\r\n`).join("");
     await irc.write(joins).catch(() => {});
-    const rest = await irc.untilClosed(20_000);
+    const rest = await irc.linesUntilClosed(20_000);
     assert(rest.some((line) => line.includes("(rate_limited)")), rest.slice(-3).join("\n"));
     assertMatch(rest.at(-1)!, /^ERROR :Closing link: Too many frames/);
   }
@@ -490,20 +403,20 @@ Deno.test("irc: hostile clients: a 1 MiB line, binary noise, thousands of JOINs"
 Deno.test("irc: the server's idle PING is answered by PONG, or the connection ends", async () => {
   await using server = startServer({ ircPort: 0, pingIntervalMs: 200, pingTimeoutMs: 2000 });
   await using irc = await joinIrc(server, "alice");
-  const ping = await irc.expect(/^PING /);
+  const ping = await irc.expectLine(/^PING /);
   await irc.write(`PONG ${ping.at(-1)!.slice(5)}\r\n`);
   // Answered: pinged again later, and not dropped meanwhile.
-  await irc.expect(/^PING /);
-  const rest = await irc.untilClosed();
+  await irc.expectLine(/^PING /);
+  const rest = await irc.linesUntilClosed();
   assertEquals(rest.at(-1), "ERROR :Closing link: No answer to ping; closing the connection");
 });
 
 Deno.test("irc: a full server says ERROR and closes", async () => {
   await using server = startServer({ ircPort: 0, maxUsers: 1 });
   await using bob = await join(server, "bob");
-  await using irc = await IrcPeer.connect(server);
+  await using irc = await connectIrc(server);
   await irc.write("NICK alice\r\nUSER a 0 * :A\r\n");
-  const rest = await irc.untilClosed();
+  const rest = await irc.linesUntilClosed();
   assertEquals(rest.length, 1, rest.join("\n"));
   assertMatch(rest[0]!, /^ERROR :Closing link: /);
   assertEquals(server.userCount, 1);
@@ -666,11 +579,11 @@ Deno.test("irc: IRC over TLS (ircTlsPort), with the server's certificate", async
     port: server.ircTlsAddr!.port,
     caCerts: [certs.ca],
   });
-  await using irc = new IrcPeer(conn);
+  await using irc = new LinePeer(conn, "the IRC port");
   await irc.write("NICK alice\r\nUSER a 0 * :A\r\n");
-  await irc.expect(/^:parley 001 alice /);
-  await irc.expect(/ 366 alice #lobby /);
+  await irc.expectLine(/^:parley 001 alice /);
+  await irc.expectLine(/ 366 alice #lobby /);
   await server.reloadTls();
   await irc.write("PING :still\r\n");
-  await irc.expect(/^:parley PONG parley :still$/);
+  await irc.expectLine(/^:parley PONG parley :still$/);
 });

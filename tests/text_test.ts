@@ -3,105 +3,22 @@
 // characters from others; then the real `nc` and `telnet` as processes.
 
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { deadline, framesUntil, join, startServer } from "./_helpers.ts";
+import { deadline, framesUntil, join, LinePeer, startServer } from "./_helpers.ts";
 import type { ChatServer } from "../server.ts";
 import type { ServerFrame } from "../protocol.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const IAC = 255;
 const TIME = String.raw`\d\d:\d\d`;
 
-/** A raw socket to the text port: writes bytes as given, reads what arrives as text. */
-class TextPeer implements AsyncDisposable {
-  readonly conn: Deno.TcpConn;
-  /** Everything received, decoded. */
-  received = "";
-  /** Everything received, as bytes. */
-  bytes: number[] = [];
-  /** Where the next `expect` starts looking. */
-  #seen = 0;
-  #ended = false;
-
-  private constructor(conn: Deno.TcpConn) {
-    this.conn = conn;
-  }
-
-  static async connect(server: ChatServer): Promise<TextPeer> {
-    return new TextPeer(await Deno.connect({ hostname: "127.0.0.1", port: server.textAddr!.port }));
-  }
-
-  async write(data: string | Uint8Array): Promise<void> {
-    let bytes = typeof data === "string" ? encoder.encode(data) : data;
-    while (bytes.length > 0) bytes = bytes.subarray(await this.conn.write(bytes));
-  }
-
-  /** Reads until `pattern` appears past what was expected before; returns the text up to the
-   * end of the match, from there. */
-  async expect(pattern: string | RegExp, ms = 10_000): Promise<string> {
-    const started = performance.now();
-    while (true) {
-      const rest = this.received.slice(this.#seen);
-      const match = typeof pattern === "string"
-        ? (rest.includes(pattern) ? { index: rest.indexOf(pattern), length: pattern.length } : null)
-        : (() => {
-          const found = rest.match(pattern);
-          return found ? { index: found.index!, length: found[0].length } : null;
-        })();
-      if (match) {
-        const end = match.index + match.length;
-        this.#seen += end;
-        return rest.slice(0, end);
-      }
-      const left = ms - (performance.now() - started);
-      if (this.#ended || left <= 0) {
-        throw new Error(`Waited for ${pattern}; got ${JSON.stringify(rest.slice(-2000))}`);
-      }
-      await this.#read(left);
-    }
-  }
-
-  /** Reads to the end of the connection; returns what arrived past what was expected. */
-  async untilClosed(ms = 10_000): Promise<string> {
-    const started = performance.now();
-    while (!this.#ended) {
-      const left = ms - (performance.now() - started);
-      if (left <= 0) throw new Error(`Not closed in ${ms} ms: ${this.received.slice(-500)}`);
-      await this.#read(left);
-    }
-    return this.received.slice(this.#seen);
-  }
-
-  async #read(ms: number): Promise<void> {
-    const buffer = new Uint8Array(65536);
-    let count: number | null;
-    try {
-      count = await deadline(this.conn.read(buffer), ms, "reading from the text port");
-    } catch (error) {
-      if (error instanceof Deno.errors.ConnectionReset) count = null;
-      else throw error;
-    }
-    if (count === null) {
-      this.#ended = true;
-      return;
-    }
-    for (const byte of buffer.subarray(0, count)) this.bytes.push(byte);
-    this.received = decoder.decode(new Uint8Array(this.bytes));
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.conn.close();
-    } catch {
-      // Closed already.
-    }
-    return Promise.resolve();
-  }
+/** A raw socket to the text port of `server`. */
+function connectText(server: ChatServer): Promise<LinePeer> {
+  return LinePeer.connect(server.textAddr!.port, "the text port");
 }
 
 /** A text peer that has joined as `name`. */
-async function joinText(server: ChatServer, name: string): Promise<TextPeer> {
-  const peer = await TextPeer.connect(server);
+async function joinText(server: ChatServer, name: string): Promise<LinePeer> {
+  const peer = await connectText(server);
   await peer.expect("Your name: ");
   await peer.write(`${name}\r\n`);
   await peer.expect(`-- joined as ${name}\r\n`);
@@ -117,7 +34,7 @@ function messagesFrom(frames: ServerFrame[], from: string) {
 Deno.test("text: a name prompt, a taken name asked again, chat both ways with a ChatClient", async () => {
   await using server = startServer({ textPort: 0 });
   await using bob = await join(server, "bob");
-  await using text = await TextPeer.connect(server);
+  await using text = await connectText(server);
   const greeting = await text.expect("Your name: ");
   assertMatch(greeting, /^Parley \S+: every line you type is a message; .*\r\nYour name: $/);
   await text.write("Bob\r\n");
@@ -212,7 +129,7 @@ Deno.test("text: /join, /msg, /me, /who, /topic, /help, unknown commands and /qu
 Deno.test("text: telnet negotiation is refused and stripped, within and between lines", async () => {
   await using server = startServer({ textPort: 0 });
   await using bob = await join(server, "bob");
-  await using text = await TextPeer.connect(server);
+  await using text = await connectText(server);
   await text.expect("Your name: ");
   // IAC DO ECHO, IAC WILL TERMINAL-TYPE, a subnegotiation inside the name, IAC DO ECHO again.
   await text.write(Uint8Array.of(IAC, 253, 1, IAC, 251, 24));
@@ -257,7 +174,7 @@ Deno.test("text: control characters from a NDJSON peer appear as placeholders", 
 
 Deno.test("text: the server password, then a registered name's, are asked for", async () => {
   await using server = startServer({ textPort: 0, password: "sesame" });
-  await using text = await TextPeer.connect(server);
+  await using text = await connectText(server);
   await text.expect("Your name: ");
   await text.write("alice\n");
   await text.expect("Password: ");
@@ -271,7 +188,7 @@ Deno.test("text: the server password, then a registered name's, are asked for", 
   await text.write("/quit\n");
   await text.untilClosed();
 
-  await using again = await TextPeer.connect(server);
+  await using again = await connectText(server);
   await again.expect("Your name: ");
   await again.write("alice\nsesame\n");
   await again.expect("Password for alice: ");
@@ -301,7 +218,7 @@ Deno.test("text: a 1 MiB line gets an error line and the connection closed", asy
 Deno.test("text: binary noise does no harm; the server goes on", async () => {
   await using server = startServer({ textPort: 0 });
   await using bob = await join(server, "bob");
-  await using noisy = await TextPeer.connect(server);
+  await using noisy = await connectText(server);
   await noisy.expect("Your name: ");
   // Seeded noise: every line starts with a byte no UTF-8 text holds, and holds NUL and 0xFF.
   let seed = 12345;
@@ -424,7 +341,7 @@ Deno.test("text: the name must be given in time; an idle text user is never drop
     pingIntervalMs: 50,
     pingTimeoutMs: 50,
   });
-  await using slow = await TextPeer.connect(server);
+  await using slow = await connectText(server);
   await slow.expect("Your name: ");
   const last = await slow.untilClosed();
   assertMatch(last, /-- error: No "hello" in time; closing the connection \(hello_timeout\)\r\n$/);
