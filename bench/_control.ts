@@ -7,6 +7,19 @@ import type { HistogramData } from "./_histogram.ts";
 /** What a client does in a run: receive only, or send and receive. */
 export type Role = "recv" | "send";
 
+/**
+ * The ways in a receiver can take: NDJSON over TCP (`tcp`), the IRC gateway (`irc`, `parley
+ * serve --irc-port`) or the WebSocket endpoint (`ws`, `--http-port`, at `/ws`). Senders always
+ * speak NDJSON over TCP.
+ */
+export type Via = "tcp" | "irc" | "ws";
+
+/** Every {@linkcode Via}, in the order the bench runs them. */
+export const VIAS: readonly Via[] = ["tcp", "irc", "ws"];
+
+/** The server's ports, by way in: `tcp` always, the others when it was started with them. */
+export type Ports = { tcp: number } & Partial<Record<Via, number>>;
+
 /** One client a generator connects and registers with `hello`. */
 export interface ClientSpec {
   /** Its name, unique across generators. */
@@ -14,12 +27,16 @@ export interface ClientSpec {
   role: Role;
   /** For a sender: its index among all senders (0 to S-1). */
   sid?: number;
+  /** For a receiver: the way in it takes (default `tcp`). */
+  via?: Via;
 }
 
 /** Connects and registers clients, `concurrency` at a time. */
 export interface ConnectRequest {
   op: "connect";
   port: number;
+  /** The ports of the other ways in, for receivers that take them. */
+  ports?: Ports;
   clients: ClientSpec[];
   /** Each client's read buffer. */
   bufferBytes: number;

@@ -2,7 +2,7 @@
 // receivers take them (at most `window` unacknowledged). Also `history`: the same against a
 // store on disk and in memory.
 
-import { type ClientSpec, RELAY_PADDING, type RunReply } from "./_control.ts";
+import { type ClientSpec, RELAY_PADDING, type RunReply, type Via, VIAS } from "./_control.ts";
 import { Histogram, type Percentiles } from "./_histogram.ts";
 import { type CommonOptions, type CpuUse, disturbance, Setup, shares } from "./_setup.ts";
 import type { ProfileSummary } from "./_profile.ts";
@@ -25,6 +25,19 @@ export interface FanoutOptions extends CommonOptions {
   window: number;
   /** Messages per sender sent first and not measured, to warm the JIT. */
   warmup: number;
+  /** Run Parley once per way in for the receivers (see {@linkcode receiverVias}). */
+  receiversVia?: readonly Via[];
+}
+
+/** How reports name each way in. */
+export const VIA_NAMES: Record<Via, string> = { tcp: "TCP", irc: "IRC", ws: "WebSocket" };
+
+/**
+ * The ways in a scenario runs Parley's receivers through, in the bench's order: NDJSON over
+ * TCP always, first, as the baseline the others are compared with.
+ */
+export function receiverVias(asked: readonly Via[] | undefined): Via[] {
+  return VIAS.filter((via) => via === "tcp" || asked?.includes(via));
 }
 
 /** What one fan-out run measured. */
@@ -50,10 +63,13 @@ export interface FanoutFigures extends CpuUse {
   profile?: ProfileSummary;
 }
 
-/** The clients of a room: receivers `r0`.., then senders `s0`.. */
-export function population(receivers: number, senders: number): ClientSpec[] {
+/** The clients of a room: receivers `r0`.. (taking `via`), then senders `s0`.. */
+export function population(receivers: number, senders: number, via: Via = "tcp"): ClientSpec[] {
   return [
-    ...Array.from({ length: receivers }, (_, i): ClientSpec => ({ name: `r${i}`, role: "recv" })),
+    ...Array.from(
+      { length: receivers },
+      (_, i): ClientSpec => ({ name: `r${i}`, role: "recv", ...via === "tcp" ? {} : { via } }),
+    ),
     ...Array.from(
       { length: senders },
       (_, sid): ClientSpec => ({ name: `s${sid}`, role: "send", sid }),
@@ -83,21 +99,23 @@ export function combine(replies: RunReply[]) {
   return { latency, errors, received, expected, dropped, seconds, firstSendUs, lastReceiveUs };
 }
 
-/** Runs fan-out once against one server. */
+/** Runs fan-out once against one server, its receivers taking `via`. */
 export async function measureFanout(
   kind: "parley" | "relay",
   db: "file" | "memory",
   options: FanoutOptions,
+  via: Via = "tcp",
 ): Promise<{ figures: FanoutFigures; notes: string[] }> {
   const { receivers, senders, messages, window } = options;
   const clients = receivers + senders;
-  const setup = await Setup.start({ kind, db }, clients, options);
+  const setup = await Setup.start({ kind, db, via }, clients, options);
   const label = setup.server.label;
   let closed = false;
   try {
     const { generators, server } = setup;
-    const joined = await generators.connect(server.port, population(receivers, senders), {
+    const joined = await generators.connect(server.port, population(receivers, senders, via), {
       bufferBytes: 65_536,
+      ports: server.ports,
     });
     if (joined.failed > 0) {
       throw new Error(`${joined.failed} client(s) could not join ${label}: ${joined.errors[0]}`);
@@ -208,38 +226,68 @@ function params(options: FanoutOptions) {
   };
 }
 
-/** `fanout`: Parley against the reference relay, same load. */
+/**
+ * `fanout`: Parley against the reference relay, same load; with `receiversVia`, Parley once
+ * more for each other way in, compared with its TCP run.
+ */
 export async function fanout(options: FanoutOptions): Promise<ScenarioResult> {
-  const parley = await measureFanout("parley", "file", options);
+  const vias = receiverVias(options.receiversVia);
+  const runs = [];
+  for (const via of vias) {
+    runs.push({ via, ...await measureFanout("parley", "file", options, via) });
+  }
+  const parley = runs[0]!;
   const relay = await measureFanout("relay", "memory", options);
   const ratio = parley.figures.deliveriesPerSecond / relay.figures.deliveriesPerSecond;
   const efficiency = relay.figures.serverCpuUsPerDelivery / parley.figures.serverCpuUsPerDelivery;
+  const others = runs.slice(1).map((run) => ({
+    ...run,
+    overTcp: run.figures.deliveriesPerSecond / parley.figures.deliveriesPerSecond,
+  }));
   return {
     scenario: "fanout",
     table: {
       columns: FANOUT_COLUMNS,
-      rows: [fanoutRow(parley.figures), fanoutRow(relay.figures)],
+      rows: [...runs.map((run) => fanoutRow(run.figures)), fanoutRow(relay.figures)],
     },
     figures: {
-      params: params(options),
+      params: { ...params(options), ...others.length > 0 ? { receiversVia: vias } : {} },
       parley: parley.figures,
       relay: relay.figures,
       parleyPercentOfRelay: round(ratio * 100, 1),
       parleyPercentOfRelayPerCpu: round(efficiency * 100, 1),
-      completion: Math.min(parley.figures.completion, relay.figures.completion),
+      ...Object.fromEntries(others.flatMap((run) => [
+        [`parley_${run.via}`, run.figures],
+        [`${run.via}OverTcp`, round(run.overTcp, 3)],
+      ])),
+      completion: Math.min(relay.figures.completion, ...runs.map((run) => run.figures.completion)),
     },
-    targets: [{
-      name: "Parley fan-out, % of the reference relay's deliveries/s",
-      value: round(ratio * 100, 1),
-      limit: 70,
-      unit: "%",
-      met: ratio >= 0.7,
-    }],
+    targets: [
+      {
+        name: "Parley fan-out, % of the reference relay's deliveries/s",
+        value: round(ratio * 100, 1),
+        limit: 70,
+        unit: "%",
+        met: ratio >= 0.7,
+      },
+      ...others.map((run) => ({
+        name: `Parley fan-out to ${VIA_NAMES[run.via]} receivers, × its deliveries/s to TCP ones`,
+        value: round(run.overTcp, 2),
+        limit: 0.7,
+        unit: "×",
+        met: run.overTcp >= 0.7,
+      })),
+    ],
     notes: [
       `Parley delivers ${percent(ratio)} of the reference relay's deliveries per second, and ${
         percent(efficiency)
       } of its deliveries per CPU second.`,
-      ...parley.notes,
+      ...others.map((run) =>
+        `${VIA_NAMES[run.via]} deliveries/s = ${round(run.overTcp, 2)}× TCP (${
+          count(run.figures.deliveriesPerSecond)
+        } against ${count(parley.figures.deliveriesPerSecond)}).`
+      ),
+      ...runs.flatMap((run) => run.notes),
       ...relay.notes,
     ],
   };

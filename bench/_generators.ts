@@ -5,6 +5,7 @@ import {
   type ClientSpec,
   type ConnectReply,
   nowMicros,
+  type Ports,
   type Progress,
   type Reply,
   type Request,
@@ -135,12 +136,13 @@ export class Generators {
   async connect(
     port: number,
     clients: ClientSpec[],
-    options: { bufferBytes: number; concurrency?: number; timeoutMs?: number },
+    options: { bufferBytes: number; concurrency?: number; timeoutMs?: number; ports?: Ports },
   ): Promise<ConnectReply> {
     const replies = await Promise.all(this.all.map((generator, g) =>
       generator.request({
         op: "connect",
         port,
+        ...options.ports === undefined ? {} : { ports: options.ports },
         clients: clients.filter((_, i) => i % this.count === g),
         bufferBytes: options.bufferBytes,
         concurrency: options.concurrency ?? 32,

@@ -1,8 +1,8 @@
 // Latency: the fan-out population at a fixed offered rate (open loop: senders keep to the
 // schedule whatever the server does), so the figures are delivery latency, not queueing.
 
-import { RELAY_PADDING } from "./_control.ts";
-import { combine, population } from "./_fanout.ts";
+import { RELAY_PADDING, type Via } from "./_control.ts";
+import { combine, population, receiverVias, VIA_NAMES } from "./_fanout.ts";
 import type { ProfileSummary } from "./_profile.ts";
 import type { Percentiles } from "./_histogram.ts";
 import {
@@ -25,7 +25,12 @@ export interface LatencyOptions extends CommonOptions {
   duration: number;
   /** Seconds sent first at the same rate and not measured. */
   warmupSeconds: number;
+  /** Run Parley once per way in for the receivers (see {@linkcode receiverVias}). */
+  receiversVia?: readonly Via[];
 }
+
+/** The p99 latency, in ms, a way in for receivers must stay under; TCP's is the scenario's. */
+const P99_LIMIT_MS: Partial<Record<Via, number>> = { ws: 10 };
 
 /** How many of `total` messages each of `senders` sends when message i is sender i % senders's. */
 export function split(total: number, senders: number): number[] {
@@ -49,19 +54,21 @@ export interface LatencyFigures extends CpuUse {
   profile?: ProfileSummary;
 }
 
-/** Sends at a fixed rate through one server and measures the latency. */
+/** Sends at a fixed rate through one server, its receivers taking `via`; measures latency. */
 export async function measureLatency(
   kind: "parley" | "relay",
   options: LatencyOptions,
+  via: Via = "tcp",
 ): Promise<{ figures: LatencyFigures; notes: string[] }> {
   const { receivers, senders, rate, duration } = options;
-  const setup = await Setup.start({ kind, db: "file" }, receivers + senders, options);
+  const setup = await Setup.start({ kind, db: "file", via }, receivers + senders, options);
   const label = setup.server.label;
   let closed = false;
   try {
     const { generators, server } = setup;
-    const joined = await generators.connect(server.port, population(receivers, senders), {
+    const joined = await generators.connect(server.port, population(receivers, senders, via), {
       bufferBytes: 65_536,
+      ports: server.ports,
     });
     if (joined.failed > 0) throw new Error(`${joined.failed} client(s) could not join`);
     const run = (seconds: number) =>
@@ -113,9 +120,16 @@ export async function measureLatency(
   }
 }
 
-/** `latency`: p50/p99/max at a fixed rate, Parley and the reference relay. */
+/**
+ * `latency`: p50/p99/max at a fixed rate, Parley and the reference relay; with `receiversVia`,
+ * Parley once more for each other way in.
+ */
 export async function latency(options: LatencyOptions): Promise<ScenarioResult> {
-  const parley = await measureLatency("parley", options);
+  const vias = receiverVias(options.receiversVia);
+  const runs = [];
+  for (const via of vias) runs.push({ via, ...await measureLatency("parley", options, via) });
+  const parley = runs[0]!;
+  const others = runs.slice(1);
   const relay = await measureLatency("relay", options);
   const clients = options.receivers + options.senders;
   const row = (figures: LatencyFigures) => [
@@ -148,7 +162,7 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
         "other CPU",
         "stolen CPU",
       ],
-      rows: [row(parley.figures), row(relay.figures)],
+      rows: [...runs.map((run) => row(run.figures)), row(relay.figures)],
     },
     figures: {
       params: {
@@ -157,23 +171,48 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
         rate: options.rate,
         duration: options.duration,
         generators: options.generators,
+        ...others.length > 0 ? { receiversVia: vias } : {},
       },
       parley: parley.figures,
       relay: relay.figures,
       latencyMs: parley.figures.latencyMs,
-      completion: Math.min(parley.figures.completion, relay.figures.completion),
+      ...Object.fromEntries(others.map((run) => [`parley_${run.via}`, run.figures])),
+      completion: Math.min(relay.figures.completion, ...runs.map((run) => run.figures.completion)),
     },
-    targets: [{
-      name: `Parley's p99 latency at ${options.rate} messages/s into ${clients} clients`,
-      value: p99,
-      limit: 5,
-      unit: "ms",
-      met: p99 < 5,
-    }],
+    targets: [
+      {
+        name: `Parley's p99 latency at ${options.rate} messages/s into ${clients} clients`,
+        value: p99,
+        limit: 5,
+        unit: "ms",
+        met: p99 < 5,
+      },
+      ...others.flatMap((run) => {
+        const limit = P99_LIMIT_MS[run.via];
+        const value = run.figures.latencyMs.p99;
+        return limit === undefined ? [] : [{
+          name: `Parley's p99 latency at ${options.rate} messages/s to ${
+            VIA_NAMES[run.via]
+          } receivers`,
+          value,
+          limit,
+          unit: "ms",
+          met: value < limit,
+        }];
+      }),
+    ],
     notes: [
       `Parley p50 / p99 / max: ${latencyCell(parley.figures.latencyMs)} ms; the relay: ${
         latencyCell(relay.figures.latencyMs)
       } ms.`,
+      ...others.map((run) =>
+        `${
+          VIA_NAMES[run.via]
+        } receivers: p99 at ${options.rate} msg/s = ${run.figures.latencyMs.p99} ms (TCP: ${p99} ms), p50 / p99 / max ${
+          latencyCell(run.figures.latencyMs)
+        } ms.`
+      ),
+      ...others.flatMap((run) => run.notes),
       ...parley.notes,
       ...relay.notes,
     ],

@@ -1,4 +1,5 @@
-// A load-generator process: lean clients on raw sockets that speak NDJSON directly. It takes
+// A load-generator process: lean clients on raw sockets that speak NDJSON directly (receivers
+// may take the IRC gateway or the WebSocket endpoint instead: see `Link`). It takes
 // requests on stdin and answers on stdout (bench/_control.ts); several can run side by side so
 // the load does not share one event loop, nor the server's.
 //
@@ -13,6 +14,7 @@ import {
   type ConnectReply,
   messageText,
   nowMicros,
+  type Ports,
   type Progress,
   type Reply,
   type Request,
@@ -20,6 +22,7 @@ import {
   type RunReply,
   type RunRequest,
   sendFrame,
+  type Via,
 } from "./_control.ts";
 import { Histogram } from "./_histogram.ts";
 
@@ -97,9 +100,27 @@ let windows: (Window | undefined)[] = [];
 const clients: Client[] = [];
 const pingSent = new Map<number, number>();
 
-/** One connection and its reading loop. */
+/**
+ * A client's way in to the server: how its text goes out, and a loop that hands what comes in
+ * to the client's handlers. Three sit side by side: NDJSON and IRC lines on a TCP stream
+ * ({@linkcode StreamLink} with {@linkcode NDJSON} or {@linkcode IRC}), and JSON frames on a
+ * WebSocket ({@linkcode SocketLink}). Counting is the same for all: {@linkcode deliver}.
+ */
+interface Link {
+  write(text: string): Promise<void>;
+  /** Reads until the connection is over, handing what arrives to `client`. */
+  read(client: Client): Promise<void>;
+  close(): void;
+}
+
+/** How a stream's lines are handled: all whole lines in a buffer, or one line. */
+interface Lines {
+  scan: typeof scan;
+  line: typeof onLine;
+}
+
+/** One connection and what it received. */
 class Client {
-  readonly conn: Deno.TcpConn;
   readonly kind: Kind;
   readonly sid: number;
   /** Messages received in the current run. */
@@ -107,69 +128,133 @@ class Client {
   closed = false;
   readonly welcome = Promise.withResolvers<void>();
   readonly reading: Promise<void>;
-  #buffer: Uint8Array;
-  #filled = 0;
-  #skipping = false;
+  #link: Link;
 
-  constructor(conn: Deno.TcpConn, kind: Kind, sid: number, bufferBytes: number) {
-    this.conn = conn;
+  constructor(link: Link, kind: Kind, sid: number) {
+    this.#link = link;
     this.kind = kind;
     this.sid = sid;
-    this.#buffer = new Uint8Array(bufferBytes);
     this.welcome.promise.catch(() => {});
-    this.reading = this.#read();
+    this.reading = link.read(this).catch(() => {
+      // Reset or closed under the read: the connection is over either way.
+    }).finally(() => {
+      if (!this.closed && (this.kind === "recv" || this.kind === "send")) counters.closed++;
+      this.close();
+      this.welcome.reject(new Error("Connection closed before a welcome"));
+    });
   }
 
-  async write(text: string): Promise<void> {
-    let bytes = encoder.encode(text);
-    while (bytes.length > 0) bytes = bytes.subarray(await this.conn.write(bytes));
+  write(text: string): Promise<void> {
+    return this.#link.write(text);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.#link.close();
+  }
+}
+
+/** Lines on a TCP connection, read into a buffer of the client's own. */
+class StreamLink implements Link {
+  #conn: Deno.TcpConn;
+  #buffer: Uint8Array;
+  #lines: Lines;
+  #filled = 0;
+  #skipping = false;
+
+  constructor(conn: Deno.TcpConn, bufferBytes: number, lines: Lines) {
+    this.#conn = conn;
+    this.#buffer = new Uint8Array(bufferBytes);
+    this.#lines = lines;
+  }
+
+  async write(text: string): Promise<void> {
+    let bytes = encoder.encode(text);
+    while (bytes.length > 0) bytes = bytes.subarray(await this.#conn.write(bytes));
+  }
+
+  close(): void {
     try {
-      this.conn.close();
+      this.#conn.close();
     } catch {
       // Closed already.
     }
   }
 
-  async #read(): Promise<void> {
+  async read(client: Client): Promise<void> {
     const buffer = this.#buffer;
-    try {
-      while (true) {
-        if (this.#filled === buffer.length) {
-          // A line longer than the buffer (a welcome listing thousands of users): what it is
-          // shows in its first bytes; the rest is skipped.
-          if (!this.#skipping) onLine(this, buffer, 0, buffer.length, 0);
-          this.#skipping = true;
-          this.#filled = 0;
-        }
-        const count = await this.conn.read(buffer.subarray(this.#filled));
-        if (count === null) break;
-        const now = nowMicros();
-        const end = this.#filled + count;
-        let start = 0;
-        if (this.#skipping) {
-          start = lineEnd(buffer, this.#filled, end) + 1;
-          if (start > end) {
-            this.#filled = 0;
-            continue;
-          }
-          this.#skipping = false;
-        }
-        start = scan(this, buffer, start, start === 0 ? this.#filled : start, end, now);
-        if (start > 0 && start < end) buffer.copyWithin(0, start, end);
-        this.#filled = end - start;
+    while (true) {
+      if (this.#filled === buffer.length) {
+        // A line longer than the buffer (a welcome listing thousands of users): what it is
+        // shows in its first bytes; the rest is skipped.
+        if (!this.#skipping) this.#lines.line(client, buffer, 0, buffer.length, 0);
+        this.#skipping = true;
+        this.#filled = 0;
       }
-    } catch {
-      // Reset or closed under the read: the connection is over either way.
-    } finally {
-      if (!this.closed && (this.kind === "recv" || this.kind === "send")) counters.closed++;
-      this.close();
-      this.welcome.reject(new Error("Connection closed before a welcome"));
+      const count = await this.#conn.read(buffer.subarray(this.#filled));
+      if (count === null) break;
+      const now = nowMicros();
+      const end = this.#filled + count;
+      let start = 0;
+      if (this.#skipping) {
+        start = lineEnd(buffer, this.#filled, end) + 1;
+        if (start > end) {
+          this.#filled = 0;
+          continue;
+        }
+        this.#skipping = false;
+      }
+      start = this.#lines.scan(client, buffer, start, start === 0 ? this.#filled : start, end, now);
+      if (start > 0 && start < end) buffer.copyWithin(0, start, end);
+      this.#filled = end - start;
     }
+  }
+}
+
+/**
+ * A WebSocket at `/ws`: each text message is one JSON frame, handled as the NDJSON line it
+ * would be on TCP. No Origin header is sent: the server lets non-browser clients in.
+ */
+class SocketLink implements Link {
+  #socket: WebSocket;
+  #open: Promise<void>;
+  #buffer: Uint8Array;
+
+  constructor(port: number, bufferBytes: number) {
+    this.#socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    this.#buffer = new Uint8Array(bufferBytes);
+    const open = Promise.withResolvers<void>();
+    this.#socket.onopen = () => open.resolve();
+    this.#socket.onerror = () => open.reject(new Error("The WebSocket did not open"));
+    this.#open = open.promise;
+    this.#open.catch(() => {});
+  }
+
+  /** Sends each line of `text` as a message of its own: one frame per message. */
+  async write(text: string): Promise<void> {
+    await this.#open;
+    for (const line of text.split("\n")) if (line !== "") this.#socket.send(line);
+  }
+
+  close(): void {
+    this.#socket.close();
+  }
+
+  read(client: Client): Promise<void> {
+    const closed = Promise.withResolvers<void>();
+    this.#socket.onclose = () => closed.resolve();
+    this.#socket.onmessage = (event: MessageEvent) => {
+      if (typeof event.data !== "string") return;
+      const now = nowMicros();
+      // UTF-8 takes at most three bytes per UTF-16 unit.
+      if (event.data.length * 3 > this.#buffer.length) {
+        this.#buffer = new Uint8Array(event.data.length * 3);
+      }
+      const { written } = encoder.encodeInto(event.data, this.#buffer);
+      onLine(client, this.#buffer, 0, written, now);
+    };
+    return closed.promise;
   }
 }
 
@@ -312,22 +397,87 @@ function onPong(buffer: Uint8Array, start: number, end: number, now: number) {
   counters.rtt.record(now - sent);
 }
 
+/** NDJSON, Parley's own protocol. */
+const NDJSON: Lines = { scan, line: onLine };
+
+/** IRC through the gateway: every line is looked at whole. */
+const IRC: Lines = {
+  scan(client, buffer, start, from, end, now) {
+    while (true) {
+      const newline = lineEnd(buffer, from, end);
+      if (newline >= end) return start;
+      if (newline > start) onIrcLine(client, buffer, start, newline, now);
+      start = from = newline + 1;
+    }
+  },
+  line: onIrcLine,
+};
+
+const COLON = 0x3a;
+
+/**
+ * Handles one IRC line. A message is a PRIVMSG whose text, the last parameter, is the bench's
+ * `~SID_SEQ_TIME`: found as the first `:~` (a nick never starts with `~`), and counted as on
+ * NDJSON. Anything else is rare and decoded: the server's PING, the welcome (001, answered by
+ * joining the room), the end of its names (366: the client is in), JOIN and PART notices, and
+ * errors (ERROR, numerics 400 to 599 but 422, "no MOTD"), counted by code as `irc NNN`.
+ */
+function onIrcLine(client: Client, buffer: Uint8Array, start: number, end: number, now: number) {
+  for (let at = start + 1; at + 1 < end; at++) {
+    if (buffer[at] === COLON && buffer[at + 1] === TILDE) {
+      parseText(buffer, at + 2, end);
+      return deliver(client, now);
+    }
+  }
+  const line = decoder.decode(buffer.subarray(start, end)).replace(/\r$/, "");
+  const words = line.replace(/^@\S+ /, "").split(" ");
+  if (words[0] === "PING") {
+    client.write(`PONG ${words.slice(1).join(" ")}\r\n`).catch(() => {});
+    return;
+  }
+  if (words[0] === "ERROR") return onIrcError(client, "ERROR");
+  const command = words[1] ?? "";
+  if (command === "001") client.write("JOIN #lobby\r\n").catch(() => {});
+  else if (command === "366") client.welcome.resolve();
+  else if (command === "JOIN" && client.kind !== "ping") counters.joined++;
+  else if ((command === "PART" || command === "QUIT") && client.kind !== "ping") counters.left++;
+  else if (/^[45]\d\d$/.test(command) && command !== "422") onIrcError(client, command);
+}
+
+function onIrcError(client: Client, code: string): void {
+  counters.errors[`irc ${code}`] = (counters.errors[`irc ${code}`] ?? 0) + 1;
+  client.welcome.reject(new Error(`Server said ${code}`));
+}
+
 // Requests.
 
 async function connectClient(
-  port: number,
+  ports: Ports,
   name: string,
   kind: Kind,
   sid: number,
   bufferBytes: number,
   timeoutMs: number,
+  via: Via = "tcp",
 ): Promise<Client> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  conn.setNoDelay(true);
-  const client = new Client(conn, kind, sid, bufferBytes);
+  const port = ports[via];
+  if (port === undefined) throw new RangeError(`The server takes no ${via} clients`);
+  let link: Link;
+  if (via === "ws") {
+    link = new SocketLink(port, bufferBytes);
+  } else {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.setNoDelay(true);
+    link = new StreamLink(conn, bufferBytes, via === "irc" ? IRC : NDJSON);
+  }
+  const client = new Client(link, kind, sid);
   const timer = setTimeout(() => client.close(), timeoutMs);
   try {
-    await client.write(`{"type":"hello","name":"${name}","history":0}\n`);
+    await client.write(
+      via === "irc"
+        ? `NICK ${name}\r\nUSER ${name} 0 * :${name}\r\n`
+        : `{"type":"hello","name":"${name}","history":0}\n`,
+    );
     await client.welcome.promise;
   } catch (error) {
     client.close();
@@ -339,7 +489,7 @@ async function connectClient(
 }
 
 async function connect(
-  port: number,
+  ports: Ports,
   specs: ClientSpec[],
   bufferBytes: number,
   concurrency: number,
@@ -352,12 +502,13 @@ async function connect(
       const spec = specs[next++]!;
       try {
         const client = await connectClient(
-          port,
+          ports,
           spec.name,
           spec.role,
           spec.sid ?? -1,
           bufferBytes,
           timeoutMs,
+          spec.via,
         );
         clients.push(client);
         reply.connected++;
@@ -456,7 +607,7 @@ async function churn(plan: ChurnPlan): Promise<void> {
 async function churnOne(plan: ChurnPlan, name: string): Promise<void> {
   let client: Client;
   try {
-    client = await connectClient(plan.port, name, "churn", -1, plan.bufferBytes, 30_000);
+    client = await connectClient({ tcp: plan.port }, name, "churn", -1, plan.bufferBytes, 30_000);
   } catch (error) {
     counters.churnFailed++;
     if (counters.churnErrors.length < 5) counters.churnErrors.push(`${name}: ${error}`);
@@ -483,7 +634,14 @@ let pingers = 0;
  * queues up for it: the round trips show how quickly the server gets to a frame.
  */
 async function ping(port: number, intervalMs: number, stop: Promise<void>): Promise<void> {
-  const pinger = await connectClient(port, `pinger${++pingers}`, "ping", -1, 65_536, 30_000);
+  const pinger = await connectClient(
+    { tcp: port },
+    `pinger${++pingers}`,
+    "ping",
+    -1,
+    65_536,
+    30_000,
+  );
   await pinger.write('{"type":"part","room":"lobby"}\n');
   let stopped = false;
   stop.then(() => stopped = true);
@@ -603,7 +761,7 @@ async function handle(request: Request): Promise<void> {
     switch (request.op) {
       case "connect": {
         const answer = await connect(
-          request.port,
+          { ...request.ports, tcp: request.port },
           request.clients,
           request.bufferBytes,
           request.concurrency,

@@ -2,6 +2,7 @@
 // relay, with its port read from its first line, its memory and CPU time read from /proc, and
 // optionally a V8 CPU profile written when it stops.
 
+import type { Ports, Via } from "./_control.ts";
 import { cpuSeconds, exitOrKill, rssKiB, spawnWithLimit } from "./_proc.ts";
 
 const MOD_TS = new URL("../mod.ts", import.meta.url).pathname;
@@ -26,7 +27,15 @@ export interface ServerSpec {
   serverArgs?: string[];
   /** Open V8's inspector on a loopback port, so {@linkcode ServerProcess.heap} can ask V8. */
   inspect?: boolean;
+  /** Ways in to open besides NDJSON over TCP: `irc` (--irc-port) and `ws` (--http-port). */
+  via?: Via;
 }
+
+/** How each way in is asked for, and how the server says where it listens. */
+const LISTENERS: Record<Exclude<Via, "tcp">, { flag: string; line: RegExp }> = {
+  irc: { flag: "--irc-port", line: /listening for IRC on 127\.0\.0\.1:(\d+)/ },
+  ws: { flag: "--http-port", line: /serving the web client at http:\/\/127\.0\.0\.1:(\d+)\// },
+};
 
 /** What V8 says of the server's memory, in KiB. */
 export interface HeapUsage {
@@ -72,6 +81,8 @@ export class ServerProcess {
   readonly spec: ServerSpec;
   /** The port it listens on, once {@linkcode start} has resolved. */
   port = 0;
+  /** Its ports by way in, once {@linkcode start} has resolved. */
+  ports: Ports = { tcp: 0 };
   /** The arguments after `serve` (none for the relay). */
   args: string[] = [];
   stdout = "";
@@ -119,6 +130,7 @@ export class ServerProcess {
       args = ["run", "--quiet", "--allow-all", ...profile, mod, "serve"];
       args.push("--port", "0", "--db", db, "--log-level", "warn");
       args.push(...await liftedLimits(mod, spec.clients ?? 0), ...spec.serverArgs ?? []);
+      if (spec.via !== undefined && spec.via !== "tcp") args.push(LISTENERS[spec.via].flag, "0");
     }
     const child = spawnWithLimit(spec.nofile, spec.cpus, Deno.execPath(), args, {
       stdin: "null",
@@ -131,8 +143,11 @@ export class ServerProcess {
     const started = Date.now();
     while (true) {
       const port = /listening on 127\.0\.0\.1:(\d+)/.exec(server.stdout)?.[1];
-      if (port !== undefined) {
+      const via = spec.via ?? "tcp";
+      const other = via === "tcp" ? port : LISTENERS[via].line.exec(server.stdout)?.[1];
+      if (port !== undefined && other !== undefined) {
         server.port = Number(port);
+        server.ports = { tcp: server.port, [via]: Number(other) };
         return server;
       }
       if (server.#exited || Date.now() - started > 30_000) {
@@ -145,9 +160,14 @@ export class ServerProcess {
     }
   }
 
-  /** Its name in reports: `parley (file)`, `parley (memory)` or `relay`. */
+  /**
+   * Its name in reports: `parley (file)`, `parley (memory)` or `relay`; `parley (file, irc)` when
+   * the receivers take another way in.
+   */
   get label(): string {
-    return this.spec.kind === "relay" ? "relay" : `parley (${this.spec.db ?? "file"})`;
+    if (this.spec.kind === "relay") return "relay";
+    const via = this.spec.via === undefined || this.spec.via === "tcp" ? "" : `, ${this.spec.via}`;
+    return `parley (${this.spec.db ?? "file"}${via})`;
   }
 
   /** Resident memory in KiB. */

@@ -37,7 +37,7 @@ export class Setup {
    * each with a file limit for `clients` connections.
    */
   static async start(
-    spec: Pick<ServerSpec, "kind" | "db" | "inspect">,
+    spec: Pick<ServerSpec, "kind" | "db" | "inspect" | "via">,
     clients: number,
     options: CommonOptions,
   ): Promise<Setup> {

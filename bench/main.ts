@@ -11,6 +11,7 @@ import { latency } from "./_latency.ts";
 import { note, printResult, type ScenarioResult } from "./_report.ts";
 import { loadAverage } from "./_proc.ts";
 import type { CommonOptions } from "./_setup.ts";
+import { type Via, VIAS } from "./_control.ts";
 
 /** The scenarios, in the order `deno task bench` runs them. */
 export const SCENARIOS = ["fanout", "latency", "conns", "history", "churn"] as const;
@@ -44,6 +45,10 @@ Options:
   --ping-ms MS      ping interval during churn (default 20)
   --responsive-ms MS  churn's limit on ping p99 (default 100)
   --no-baseline     churn without its calm run first
+  --receivers-via L  in fanout and latency, run Parley once per way in for the receivers,
+                    a comma-separated list of tcp, irc (the IRC gateway, --irc-port) and ws
+                    (the WebSocket endpoint, --http-port); tcp is always run, first, and the
+                    others are reported against it (default: tcp only). Senders stay NDJSON.
   --generators N    load-generator processes (default 1)
   --no-pin          let the server and generators run on any CPU (by default, with two
                     CPUs or more, the server has CPU 0 to itself: taskset -c 0)
@@ -74,6 +79,7 @@ const FLAGS = [
   "ping-ms",
   "responsive-ms",
   "generators",
+  "receivers-via",
   "parley",
   "server-args",
 ];
@@ -123,6 +129,8 @@ export async function main(args: string[]): Promise<number> {
       mod: parsed.parley === undefined ? undefined : String(parsed.parley),
       serverArgs: String(parsed["server-args"] ?? "").split(" ").filter((arg) => arg !== ""),
     };
+    const via = parsed["receivers-via"];
+    const receiversVia = via === undefined ? {} : { receiversVia: vias(String(via)) };
     const receivers = number("receivers", 100);
     const senders = number("senders", 10);
     const messages = number("messages", 25_000);
@@ -134,6 +142,7 @@ export async function main(args: string[]): Promise<number> {
       messages,
       window: number("window", 64),
       warmup: number("warmup", Math.ceil(messages / 10), 0),
+      ...receiversVia,
     };
     const latencyOptions = {
       ...common,
@@ -142,6 +151,7 @@ export async function main(args: string[]): Promise<number> {
       rate,
       duration: number("duration", 10, 0.001),
       warmupSeconds: 1,
+      ...receiversVia,
     };
     const connsOptions = {
       ...common,
@@ -192,6 +202,18 @@ export async function main(args: string[]): Promise<number> {
     console.error(`bench: ${error.message}`);
     return 2;
   }
+}
+
+/** The ways in `--receivers-via` lists. */
+function vias(list: string): Via[] {
+  const names = list.split(",").map((name) => name.trim()).filter((name) => name !== "");
+  for (const name of names) {
+    if (!(VIAS as readonly string[]).includes(name)) {
+      throw new RangeError(`--receivers-via takes ${VIAS.join(", ")}: got "${name}"`);
+    }
+  }
+  if (names.length === 0) throw new RangeError("--receivers-via needs at least one way in");
+  return names as Via[];
 }
 
 /** Where the figures were taken: CPUs, memory, Deno. */

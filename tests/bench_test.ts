@@ -66,8 +66,38 @@ for (const scenario of SCENARIOS) {
   });
 }
 
+for (const scenario of ["fanout", "latency"] as const) {
+  Deno.test(`deno task bench ${scenario} --receivers-via tcp,irc,ws: each way in delivers everything`, async () => {
+    const { code, stdout, stderr } = await bench([
+      scenario,
+      ...TINY[scenario],
+      "--receivers-via",
+      "tcp,irc,ws",
+    ]);
+    assertEquals(code, 0, `${stdout}\n${stderr}`);
+    const lines = stdout.split("\n").filter((line) => line.startsWith("{"));
+    assertEquals(lines.length, 1, stdout);
+    const result = JSON.parse(lines[0]!) as ScenarioJson & Record<string, unknown>;
+    assertEquals(result.completion, 1, stdout);
+    for (const via of ["irc", "ws"]) {
+      const figures = result[`parley_${via}`] as { deliveries: number; expected: number };
+      assert(figures.expected > 0, stdout);
+      assertEquals(figures.deliveries, figures.expected, `${via}: ${stdout}`);
+    }
+    assert(stdout.includes(scenario === "fanout" ? "IRC deliveries/s = " : "IRC receivers: p99"));
+    assert(result.targets.some((target) => target.name.includes("WebSocket")), stdout);
+  });
+}
+
 Deno.test("deno task bench refuses an unknown scenario or option with exit code 2", async () => {
-  for (const args of [["frobnicate"], ["fanout", "--bogus", "1"], ["conns", "--conns", "0"]]) {
+  for (
+    const args of [
+      ["frobnicate"],
+      ["fanout", "--bogus", "1"],
+      ["conns", "--conns", "0"],
+      ["fanout", "--receivers-via", "tcp,carrier-pigeon"],
+    ]
+  ) {
     const { code, stderr } = await bench(args);
     assertEquals(code, 2, args.join(" "));
     assert(stderr.includes("bench: "), stderr);
