@@ -362,6 +362,10 @@ export interface EnteredFrame {
   users: string[];
   /** The room's topic, if it has one. */
   topic?: string;
+  /** Who set the topic, when the server knows (absent for topics set before it kept setters). */
+  topicBy?: string;
+  /** When the topic was set, ISO-8601 UTC; present exactly when `topicBy` is. */
+  topicTs?: string;
 }
 
 /** Past messages of a room, oldest first: the replay on entering, or the answer to `history`. */
@@ -802,7 +806,13 @@ const serverSchemas = {
     action: "boolean?",
   },
   private: { from: "string", to: "string", text: "string", ts: "string" },
-  entered: { room: "string", users: "strings", topic: "string?" },
+  entered: {
+    room: "string",
+    users: "strings",
+    topic: "string?",
+    topicBy: "string?",
+    topicTs: "string?",
+  },
   history: { room: "string", messages: "messages", more: "boolean" },
   joined: { room: "string", name: "string", ts: "string" },
   left: { room: "string", name: "string", reason: "leaveReason", ts: "string" },

@@ -17,6 +17,7 @@ import { type HistoryPage, type RetentionPolicy, type Store, StoreError } from "
 import {
   byteCost,
   type ClientFrame,
+  type EnteredFrame,
   type ErrorCode,
   foldName,
   type HelloFrame,
@@ -239,8 +240,9 @@ export class Chat {
           return this.#reject(member, "not_operator", "Only operators set topics here");
         }
         if (!this.#charge(member, frame, bytes)) return;
+        const ts = new Date().toISOString();
         try {
-          this.#store.setTopic(room.key, frame.topic);
+          this.#store.setTopic(room.key, frame.topic, name, ts);
         } catch (error) {
           return this.#storeFailed(
             [member],
@@ -250,12 +252,13 @@ export class Chat {
           );
         }
         room.topic = frame.topic === "" ? undefined : frame.topic;
+        room.topicSetter = frame.topic === "" ? undefined : { by: name, ts };
         return this.#fanout.notify(room.members, {
           type: "topic",
           room: room.name,
           topic: frame.topic,
           by: name,
-          ts: new Date().toISOString(),
+          ts,
         });
       }
       case "history": {
@@ -444,12 +447,15 @@ export class Chat {
     room.members.add(member);
     room.arrivals.set(member, ++this.#arrivals);
     member.rooms.set(room.key, room);
-    this.#send(
-      member,
-      room.topic === undefined
-        ? { type: "entered", room: room.name, users: others }
-        : { type: "entered", room: room.name, users: others, topic: room.topic },
-    );
+    const entered: EnteredFrame = { type: "entered", room: room.name, users: others };
+    if (room.topic !== undefined) {
+      entered.topic = room.topic;
+      if (room.topicSetter !== undefined) {
+        entered.topicBy = room.topicSetter.by;
+        entered.topicTs = room.topicSetter.ts;
+      }
+    }
+    this.#send(member, entered);
     if (topicFailure !== undefined) {
       this.#storeFailed(
         [member],

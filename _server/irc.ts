@@ -363,9 +363,19 @@ class IrcSession implements LineSession {
     if (!this.#tick(connection, bytes)) return;
     const known = this.#view.get(room);
     if (known === undefined) return this.#reply("442", [params[0], "You're not on that channel"]);
-    return known.topic === ""
-      ? this.#reply("331", [`#${known.name}`, "No topic is set"])
-      : this.#reply("332", [`#${known.name}`, known.topic]);
+    if (known.topic === "") return this.#reply("331", [`#${known.name}`, "No topic is set"]);
+    const channel = `#${known.name}`;
+    this.#write(
+      this.#numeric("332", [channel, known.topic]) + this.#topicWho(channel, known.topicSetter),
+    );
+  }
+
+  /** 333, who set the topic and when (in Unix seconds), if that is known; else nothing. */
+  #topicWho(channel: string, setter: { by: string; ts: string } | undefined): string {
+    if (setter === undefined) return "";
+    const seconds = Math.floor(Date.parse(setter.ts) / 1000);
+    if (!Number.isFinite(seconds)) return "";
+    return this.#numeric("333", [channel, setter.by, String(seconds)], false);
   }
 
   #mode(params: string[], needs: (count: number) => boolean): void {
@@ -559,7 +569,10 @@ class IrcSession implements LineSession {
         this.#enteredAt.set(foldName(frame.room), Math.floor(Date.now() / 1000));
         const channel = `#${frame.room}`;
         let text = formatMessage(source(me), "JOIN", [channel]);
-        if (frame.topic) text += this.#numeric("332", [channel, frame.topic]);
+        if (frame.topic) {
+          text += this.#numeric("332", [channel, frame.topic]) +
+            this.#topicWho(channel, this.#view.get(frame.room)?.topicSetter);
+        }
         text += this.#names(channel, [me, ...frame.users]);
         return text + this.#numeric("366", [channel, "End of NAMES list"]);
       }

@@ -42,6 +42,9 @@ export const MIGRATIONS: readonly string[] = [
   // protocol.ts) made the keys of rooms, accounts and name bans; 1 until this table existed.
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY NOT NULL) WITHOUT ROWID;
    INSERT INTO meta (key, value) VALUES ('fold_version', 1);`,
+  // 5: who set each topic and when (ISO-8601 UTC); null for topics set before this migration.
+  `ALTER TABLE topics ADD COLUMN by TEXT;
+   ALTER TABLE topics ADD COLUMN ts TEXT;`,
 ];
 
 /** A database schema newer than this Parley's: {@linkcode migrate} refuses it, and opening tells

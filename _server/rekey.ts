@@ -31,8 +31,9 @@ export function rekey(db: DatabaseSync, log: Logger): void {
       if (key !== room) changed += Number(move.run(key, room).changes);
     }
 
-    type TopicRow = { room: string; topic: string };
-    const topics = db.prepare("SELECT room, topic FROM topics ORDER BY room").all() as TopicRow[];
+    type TopicRow = { room: string; topic: string; by: string | null; ts: string | null };
+    const topics = db.prepare("SELECT room, topic, by, ts FROM topics ORDER BY room")
+      .all() as TopicRow[];
     changed += rewrite(topics, (row) => row.room, (row) => foldName(row.room), (a, b, key) => {
       // The topic already under that key stays.
       const [kept, dropped] = b.room === key ? [b, a] : [a, b];
@@ -43,8 +44,8 @@ export function rekey(db: DatabaseSync, log: Logger): void {
       return kept;
     }, (final) => {
       db.exec("DELETE FROM topics");
-      const insert = db.prepare("INSERT INTO topics (room, topic) VALUES (?, ?)");
-      for (const [key, row] of final) insert.run(key, row.topic);
+      const insert = db.prepare("INSERT INTO topics (room, topic, by, ts) VALUES (?, ?, ?, ?)");
+      for (const [key, row] of final) insert.run(key, row.topic, row.by, row.ts);
     });
 
     type BanRow = { value: string; until: string | null; by: string; reason: string };

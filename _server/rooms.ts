@@ -4,7 +4,7 @@
 
 import type { Refusal } from "./guard.ts";
 import type { Member } from "./member.ts";
-import type { Store } from "./store.ts";
+import type { Store, StoredTopic } from "./store.ts";
 import { foldName, roomProblem } from "../protocol.ts";
 
 /** The most rooms one user may be in at once. */
@@ -19,6 +19,8 @@ export class Room {
     readonly name: string,
     readonly key: string,
     public topic: string | undefined,
+    /** Who set the topic and when (ISO-8601 UTC), when the topic has one that is known. */
+    public topicSetter: { by: string; ts: string } | undefined,
     /** The address that made the room by joining it; none for the default and fixed rooms. */
     readonly creator: string | undefined,
   ) {}
@@ -123,14 +125,17 @@ export class Rooms {
     const key = foldName(name);
     let room = this.#rooms.get(key);
     if (room !== undefined) return { room };
-    let topic: string | undefined;
+    let topic: StoredTopic | undefined;
     let failure: unknown;
     try {
       topic = this.#store.topic(key);
     } catch (error) {
       failure = error;
     }
-    room = new Room(name, key, topic, creator);
+    const setter = topic?.by !== undefined && topic.ts !== undefined
+      ? { by: topic.by, ts: topic.ts }
+      : undefined;
+    room = new Room(name, key, topic?.topic, setter, creator);
     this.#rooms.set(key, room);
     this.#order = undefined;
     if (creator !== undefined) this.#perIp.set(creator, (this.#perIp.get(creator) ?? 0) + 1);

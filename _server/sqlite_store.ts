@@ -17,6 +17,7 @@ import {
   type RetentionPolicy,
   type RoomMessage,
   type Store,
+  type StoredTopic,
   StoreError,
   StoreOpenError,
 } from "./store.ts";
@@ -171,7 +172,7 @@ export class SqliteStore implements Store {
       `${columns} WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?`,
     );
     // Asked on every join, hello and room made: prepared once.
-    this.#topic = this.#db.prepare("SELECT topic FROM topics WHERE room = ?");
+    this.#topic = this.#db.prepare("SELECT topic, by, ts FROM topics WHERE room = ?");
     this.#account = this.#db.prepare("SELECT salt, hash, iterations FROM accounts WHERE key = ?");
     this.#activeBan = this.#db.prepare(
       "SELECT until, by, reason FROM bans WHERE kind = ? AND value = ? AND (until IS NULL OR until > ?)",
@@ -236,24 +237,26 @@ export class SqliteStore implements Store {
     });
   }
 
-  topic(room: string): string | undefined {
+  topic(room: string): StoredTopic | undefined {
     return this.#read(`read the topic of room "${room}"`, () => {
       const row = this.#topic.get(room) as
-        | { topic: string }
+        | { topic: string; by: string | null; ts: string | null }
         | undefined;
-      return row?.topic;
+      if (row === undefined) return undefined;
+      // A setter without a time (or the reverse) is never written; both are kept or neither.
+      return row.by === null || row.ts === null
+        ? { topic: row.topic }
+        : { topic: row.topic, by: row.by, ts: row.ts };
     });
   }
 
-  setTopic(room: string, topic: string): void {
+  setTopic(room: string, topic: string, by?: string, ts?: string): void {
     this.#write(`set the topic of room "${room}"`, () => {
       if (topic === "") {
         this.#db.prepare("DELETE FROM topics WHERE room = ?").run(room);
       } else {
-        this.#db.prepare("INSERT OR REPLACE INTO topics (room, topic) VALUES (?, ?)").run(
-          room,
-          topic,
-        );
+        this.#db.prepare("INSERT OR REPLACE INTO topics (room, topic, by, ts) VALUES (?, ?, ?, ?)")
+          .run(room, topic, ...(by !== undefined && ts !== undefined ? [by, ts] : [null, null]));
       }
     });
   }

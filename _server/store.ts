@@ -39,6 +39,16 @@ export interface Ban {
   reason: string;
 }
 
+/** A room's topic as stored, with who set it and when if that is known. */
+export interface StoredTopic {
+  /** The topic; never empty. */
+  topic: string;
+  /** The name of whoever set it; absent for topics stored before setters were kept. */
+  by?: string;
+  /** When it was set, ISO-8601 UTC; absent when `by` is. */
+  ts?: string;
+}
+
 /** What the server needs of a store. Every call is synchronous and atomic. */
 export interface Store {
   /** The largest message id ever stored, or 0: new ids start above it. */
@@ -47,10 +57,10 @@ export interface Store {
   append(messages: readonly RoomMessage[]): void;
   /** Up to `limit` messages of a room with ids below `before` (or the newest), oldest first. */
   history(room: string, limit: number, before?: number): HistoryPage;
-  /** A room's topic, if it has one. */
-  topic(room: string): string | undefined;
-  /** Sets (or, with "", clears) a room's topic. */
-  setTopic(room: string, topic: string): void;
+  /** A room's topic, with its setter and time when known, if it has one. */
+  topic(room: string): StoredTopic | undefined;
+  /** Sets (or, with "", clears) a room's topic, set by `by` at `ts` (ISO-8601 UTC). */
+  setTopic(room: string, topic: string, by?: string, ts?: string): void;
   /** The password hash of a registered name (by its folded form), if it is registered. */
   account(key: string): PasswordHash | undefined;
   /** Registers a name, or changes its password. */

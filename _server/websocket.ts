@@ -1,7 +1,10 @@
 // The browser's way in: one HTTP port (Deno.serve) that serves the web page (_web/), a small JSON
 // status for health checks, and the WebSocket at /ws. Each WebSocket text message is one frame of
-// the protocol, decoded as an NDJSON line is; each frame delivered is one text message. What a
-// frame means, and every limit, is connections.ts's and the chat's, as for any adapter.
+// the protocol, decoded as an NDJSON line is; each frame delivered is one text message. A client
+// that offers the `parley.ndjson` subprotocol gets NDJSON instead: each delivery is one binary
+// message holding the same shared bytes TCP writes (one op per receiver, not one per frame), and
+// it may send several newline-terminated frames in a message. What a frame means, and every
+// limit, is connections.ts's and the chat's, as for any adapter.
 
 import { VERSION } from "../_protocol/version.ts";
 import { ASSETS } from "../_web/assets.ts";
@@ -18,6 +21,11 @@ const LINGER_MS = 2000;
  * in seconds, not at the protocol's next `ping`. (Deno does this only while the socket is open:
  * it does not end one whose peer never answers the closing handshake; see `hangUp`.) */
 const IDLE_TIMEOUT_S = 5;
+
+/** The subprotocol in which messages carry NDJSON (whole lines) rather than one frame each. */
+export const NDJSON_SUBPROTOCOL = "parley.ndjson";
+
+const NEWLINE = 0x0a;
 
 /** The headers every response carries: no script or style but the page's own files, no
  * framing, no guessing of types, no referrer. */
@@ -50,26 +58,39 @@ class WebSocketTransport implements Transport {
   readonly remoteAddr: Deno.NetAddr;
   #socket: WebSocket;
   #maxQueueBytes: number;
+  #ndjson: boolean;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #gone: () => void;
 
-  /** `gone` is called when the socket closes, or when its closing handshake is given up on. */
+  /** `gone` is called when the socket closes, or when its closing handshake is given up on.
+   * With `ndjson` (the subprotocol) each delivery is one binary message of NDJSON lines. */
   constructor(
     socket: WebSocket,
     remoteAddr: Deno.NetAddr,
     maxQueueBytes: number,
+    ndjson: boolean,
     gone: () => void,
   ) {
     this.#socket = socket;
     this.remoteAddr = remoteAddr;
     this.#maxQueueBytes = maxQueueBytes;
+    this.#ndjson = ndjson;
     this.#gone = gone;
   }
 
-  /** Sends each frame as a message, unless what the socket has not sent yet passes the bound:
-   * the browser's socket queues without limit, so its `bufferedAmount` is the queue. */
+  /** Sends each frame as a message (all of them as one, under the subprotocol), unless what the
+   * socket has not sent yet passes the bound: the browser's socket queues without limit, so its
+   * `bufferedAmount` is the queue. */
   deliver(out: Outgoing): boolean {
     if (this.#socket.readyState !== WebSocket.OPEN) return true;
+    if (this.#ndjson) {
+      // The buffer every receiver shares, neither encoded nor copied here (Deno copies it once,
+      // into the frame it writes); `bufferedAmount` counts its bytes exactly.
+      const bytes = out.bytes;
+      if (this.#socket.bufferedAmount + bytes.length > this.#maxQueueBytes) return false;
+      this.#socket.send(bytes);
+      return true;
+    }
     const texts = out.texts;
     // In UTF-16 units: the bytes for ASCII text, up to three times fewer for the rest. Close
     // enough for a bound, and free (the UTF-8 length would cost a pass over every text).
@@ -91,10 +112,15 @@ class WebSocketTransport implements Transport {
       return;
     }
     if (socket.readyState !== WebSocket.OPEN) return;
-    if (last !== undefined) { for (const text of last.texts) socket.send(text); }
+    if (last !== undefined) this.#sendAll(last);
     const code = closeCode(last);
     socket.close(code);
     this.#lingerTimer = setTimeout(this.#gone, LINGER_MS);
+  }
+
+  #sendAll(out: Outgoing): void {
+    if (this.#ndjson) this.#socket.send(out.bytes);
+    else for (const text of out.texts) this.#socket.send(text);
   }
 
   /** Stops waiting for the closing handshake: the socket is closed. */
@@ -165,7 +191,14 @@ export class WebAdapter {
     if (!connections.accepting) {
       return respond("Shutting down\n", 503, "text/plain; charset=utf-8");
     }
-    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: IDLE_TIMEOUT_S });
+    const offered = request.headers.get("sec-websocket-protocol")?.split(",")
+      .map((name) => name.trim()) ?? [];
+    const ndjson = offered.includes(NDJSON_SUBPROTOCOL);
+    const { socket, response } = Deno.upgradeWebSocket(request, {
+      idleTimeout: IDLE_TIMEOUT_S,
+      ...(ndjson ? { protocol: NDJSON_SUBPROTOCOL } : {}),
+    });
+    socket.binaryType = "arraybuffer";
     const done = Promise.withResolvers<void>();
     let connection: Connection | undefined;
     let counted = false;
@@ -184,6 +217,7 @@ export class WebAdapter {
       socket,
       remoteAddr,
       this.#options.maxQueueBytes,
+      ndjson,
       gone,
     );
     this.#sockets.add(done.promise);
@@ -195,7 +229,9 @@ export class WebAdapter {
     socket.onmessage = (event) => {
       const current = connection;
       if (current === undefined || current.closing) return;
-      chain = chain.then(() => this.#message(current, event.data));
+      chain = chain.then(() =>
+        ndjson ? this.#lines(current, event.data) : this.#message(current, event.data)
+      );
     };
     socket.onclose = () => {
       transport.closed();
@@ -225,6 +261,46 @@ export class WebAdapter {
         `Frame longer than ${maxFrameBytes} bytes; closing the connection`,
       );
     }
+    await this.#receive(connection, bytes);
+  }
+
+  /** Handles one message under the subprotocol: text or binary, NDJSON lines, each a frame (the
+   * last one's newline may be left off). The message may be as long as the send queue's bound
+   * (or the frame limit, if that is larger): what the server would queue for the peer is what
+   * the peer may send at once; each frame, as long as the frame limit. */
+  async #lines(connection: Connection, data: unknown): Promise<void> {
+    if (connection.closing) return;
+    const { maxFrameBytes, maxQueueBytes } = this.#options;
+    // A frame at the limit always fits, whatever the queue bound.
+    const maxMessageBytes = Math.max(maxQueueBytes, maxFrameBytes);
+    const tooLarge = () =>
+      connection.close(
+        "frame_too_large",
+        `Frame longer than ${maxFrameBytes} bytes or message longer than ${maxMessageBytes}` +
+          " bytes; closing the connection",
+      );
+    let bytes: Uint8Array;
+    if (typeof data === "string") {
+      if (data.length > maxMessageBytes) return tooLarge();
+      bytes = encoder.encode(data);
+    } else if (data instanceof ArrayBuffer) {
+      bytes = new Uint8Array(data);
+    } else {
+      return connection.close("invalid_frame", "Unexpected message; closing the connection");
+    }
+    if (bytes.length > maxMessageBytes) return tooLarge();
+    let start = 0;
+    while (start < bytes.length && !connection.closing) {
+      let end = bytes.indexOf(NEWLINE, start);
+      if (end < 0) end = bytes.length;
+      if (end - start > maxFrameBytes) return tooLarge();
+      if (end > start) await this.#receive(connection, bytes.subarray(start, end));
+      start = end + 1;
+    }
+  }
+
+  /** Hands one frame's bytes to the connection. */
+  async #receive(connection: Connection, bytes: Uint8Array): Promise<void> {
     try {
       await this.#connections().receive(connection, decodeClientFrame(bytes), bytes.length);
     } catch (error) {

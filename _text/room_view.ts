@@ -11,6 +11,8 @@ export interface KnownRoom {
   readonly name: string;
   /** Its topic; empty for none. */
   readonly topic: string;
+  /** Who set the topic and when (ISO-8601 UTC), when the server said; absent otherwise. */
+  readonly topicSetter?: { readonly by: string; readonly ts: string };
   /** The newest message id seen in it; 0 for none. */
   readonly newest: number;
   /** The oldest message id seen in it, where `/history` pages back from; 0 for none. */
@@ -90,12 +92,16 @@ export class RoomView {
       case "entered": {
         const key = foldName(frame.room);
         const known = this.#rooms.get(key);
-        this.#rooms.set(key, {
+        const room: Room = {
           name: frame.room,
           topic: frame.topic ?? "",
           newest: known?.newest ?? 0,
           oldest: known?.oldest ?? 0,
-        });
+        };
+        if (frame.topic && frame.topicBy !== undefined && frame.topicTs !== undefined) {
+          room.topicSetter = { by: frame.topicBy, ts: frame.topicTs };
+        }
+        this.#rooms.set(key, room);
         // A room entered again after a reconnect does not take the focus from the current one.
         if (known === undefined || this.#current === undefined) this.#current = frame.room;
         break;
@@ -110,7 +116,11 @@ export class RoomView {
         break;
       case "topic": {
         const known = this.#rooms.get(foldName(frame.room));
-        if (known) known.topic = frame.topic;
+        if (known) {
+          known.topic = frame.topic;
+          if (frame.topic === "") delete known.topicSetter;
+          else known.topicSetter = { by: frame.by, ts: frame.ts };
+        }
         break;
       }
       case "message":

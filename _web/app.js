@@ -1,5 +1,6 @@
-// The web client: speaks the protocol over the server's WebSocket (/ws), one JSON frame per
-// message. Everything from others goes into the page as text (textContent), never as markup,
+// The web client: speaks the protocol over the server's WebSocket (/ws) in its parley.ndjson
+// subprotocol: one JSON frame per message sent, NDJSON lines in each binary message received.
+// Everything from others goes into the page as text (textContent), never as markup,
 // with control and bidi characters shown as placeholders (sanitize.js).
 
 import { sanitize } from "./sanitize.js";
@@ -10,6 +11,7 @@ const FIRST_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 30000;
 /** Colour classes in style.css, picked by a hash of the name. */
 const COLOURS = 8;
+const decoder = new TextDecoder();
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const loginForm = /** @type {HTMLFormElement} */ ($("login"));
@@ -442,7 +444,10 @@ function connect() {
   welcomed = false;
   stopped = false;
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${scheme}//${location.host}/ws`);
+  // parley.ndjson: the server sends what it has for us at once, as one binary message of NDJSON
+  // lines (one frame per text message without it).
+  const ws = new WebSocket(`${scheme}//${location.host}/ws`, "parley.ndjson");
+  ws.binaryType = "arraybuffer";
   socket = ws;
   setStatus("connecting…");
   ws.onopen = () => {
@@ -452,13 +457,18 @@ function connect() {
     ws.send(JSON.stringify(hello));
   };
   ws.onmessage = (event) => {
-    let frame;
-    try {
-      frame = JSON.parse(event.data);
-    } catch {
-      return;
+    // A message always holds whole frames, so each decodes on its own.
+    const text = typeof event.data === "string" ? event.data : decoder.decode(event.data);
+    for (const line of text.split("\n")) {
+      if (line === "") continue;
+      let frame;
+      try {
+        frame = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      onFrame(frame);
     }
-    onFrame(frame);
   };
   ws.onclose = () => {
     if (socket !== ws) return;

@@ -222,7 +222,9 @@ class SocketLink implements Link {
   #buffer: Uint8Array;
 
   constructor(port: number, bufferBytes: number) {
-    this.#socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    // The page's subprotocol: each delivery one binary message of NDJSON lines.
+    this.#socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, "parley.ndjson");
+    this.#socket.binaryType = "arraybuffer";
     this.#buffer = new Uint8Array(bufferBytes);
     const open = Promise.withResolvers<void>();
     this.#socket.onopen = () => open.resolve();
@@ -231,10 +233,10 @@ class SocketLink implements Link {
     this.#open.catch(() => {});
   }
 
-  /** Sends each line of `text` as a message of its own: one frame per message. */
+  /** Sends `text`, whole NDJSON lines, as one message. */
   async write(text: string): Promise<void> {
     await this.#open;
-    for (const line of text.split("\n")) if (line !== "") this.#socket.send(line);
+    this.#socket.send(text);
   }
 
   close(): void {
@@ -245,6 +247,12 @@ class SocketLink implements Link {
     const closed = Promise.withResolvers<void>();
     this.#socket.onclose = () => closed.resolve();
     this.#socket.onmessage = (event: MessageEvent) => {
+      if (event.data instanceof ArrayBuffer) {
+        // Whole lines: the server never splits a frame between messages.
+        const bytes = new Uint8Array(event.data);
+        scan(client, bytes, 0, 0, bytes.length, nowMicros());
+        return;
+      }
       if (typeof event.data !== "string") return;
       const now = nowMicros();
       // UTF-8 takes at most three bytes per UTF-16 unit.

@@ -16,18 +16,31 @@ export function httpUrl(server: ChatServer): string {
   return `http://127.0.0.1:${server.httpAddr!.port}`;
 }
 
-/** A Deno WebSocket that keeps every frame it receives, and how it closed. */
+/** A Deno WebSocket that keeps every frame it receives, every message as it came, and how it
+ * closed. A binary message (the `parley.ndjson` subprotocol) is taken as NDJSON lines. */
 export class WsPeer implements AsyncDisposable {
   readonly socket: WebSocket;
   readonly frames: ServerFrame[] = [];
+  /** Each message as received: a text message as text, a binary one as its bytes. */
+  readonly messages: (string | Uint8Array)[] = [];
   /** Resolves with the close code once the socket is closed. */
   readonly closed: Promise<number>;
   #waiters = new Set<() => void>();
 
   private constructor(socket: WebSocket) {
     this.socket = socket;
+    socket.binaryType = "arraybuffer";
     socket.onmessage = (event) => {
-      this.frames.push(JSON.parse(event.data));
+      if (typeof event.data === "string") {
+        this.messages.push(event.data);
+        this.frames.push(JSON.parse(event.data));
+      } else {
+        const bytes = new Uint8Array(event.data);
+        this.messages.push(bytes);
+        for (const line of decoder.decode(bytes).split("\n")) {
+          if (line !== "") this.frames.push(JSON.parse(line));
+        }
+      }
       for (const wake of this.#waiters) wake();
     };
     this.closed = new Promise((resolve) => {
@@ -38,9 +51,10 @@ export class WsPeer implements AsyncDisposable {
     });
   }
 
-  /** Opens a WebSocket to `server`; says hello as `name` if given and waits for `welcome`. */
-  static async open(server: ChatServer, name?: string): Promise<WsPeer> {
-    const socket = new WebSocket(wsUrl(server));
+  /** Opens a WebSocket to `server`, offering `protocol` if given; says hello as `name` if given
+   * and waits for `welcome`. */
+  static async open(server: ChatServer, name?: string, protocol?: string): Promise<WsPeer> {
+    const socket = new WebSocket(wsUrl(server), protocol);
     const peer = new WsPeer(socket);
     await deadline(
       new Promise((resolve, reject) => {
@@ -110,12 +124,13 @@ export class RawWebSocket implements AsyncDisposable {
   }
 
   /**
-   * Connects and sends the opening handshake, with `origin` as the Origin header if given;
-   * returns the socket and the response's status line.
+   * Connects and sends the opening handshake, with `origin` as the Origin header and `protocol`
+   * as the subprotocol offered if given; returns the socket and the response's status line.
    */
   static async handshake(
     server: ChatServer,
     origin?: string,
+    protocol?: string,
   ): Promise<{ socket: RawWebSocket; status: string }> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.httpAddr!.port });
     const socket = new RawWebSocket(conn);
@@ -128,6 +143,7 @@ export class RawWebSocket implements AsyncDisposable {
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
       "Sec-WebSocket-Version: 13",
       ...(origin === undefined ? [] : [`Origin: ${origin}`]),
+      ...(protocol === undefined ? [] : [`Sec-WebSocket-Protocol: ${protocol}`]),
       "",
       "",
     ].join("\r\n");

@@ -239,6 +239,33 @@ Deno.test("irc: history on JOIN with server-time and batch carries the original 
   assert(replay.every((line) => !line.startsWith("@")), replay.join("\n"));
 });
 
+Deno.test("irc: a topic set by a ChatClient comes with 333 (who and when) on JOIN and on TOPIC", async () => {
+  await using server = startServer({ ircPort: 0 });
+  await using bob = await join(server, "bob");
+  bob.join("rust");
+  await framesUntil(bob, (f) => f.type === "entered" && f.room === "rust", 5000, "bob in rust");
+  bob.setTopic("rust", "Ferris & friends");
+  const frames = await framesUntil(bob, (f) => f.type === "topic", 5000, "the topic set");
+  const set = frames.at(-1);
+  assert(set?.type === "topic", JSON.stringify(set));
+  const seconds = Math.floor(Date.parse(set.ts) / 1000);
+  assert(Math.abs(seconds - Date.now() / 1000) < 60, `topic time ${set.ts}`);
+  await using irc = await joinIrc(server, "alice");
+  await irc.write("JOIN #rust\r\n");
+  assertEquals(await irc.expectLine(/ 366 /), [
+    `${HEAD("alice")} JOIN #rust`,
+    ":parley 332 alice #rust :Ferris & friends",
+    `:parley 333 alice #rust bob ${seconds}`,
+    ":parley 353 alice = #rust :alice bob",
+    ":parley 366 alice #rust :End of NAMES list",
+  ]);
+  await irc.write("TOPIC #rust\r\n");
+  assertEquals(await irc.expectLine(/ 333 /), [
+    ":parley 332 alice #rust :Ferris & friends",
+    `:parley 333 alice #rust bob ${seconds}`,
+  ]);
+});
+
 Deno.test("irc: TOPIC, NAMES, WHO, WHOIS, LIST, MODE, AWAY, MOTD, echo-message, errors", async () => {
   await using server = startServer({ ircPort: 0, rooms: ["fixed"] });
   await using bob = await join(server, "bob");
@@ -246,10 +273,17 @@ Deno.test("irc: TOPIC, NAMES, WHO, WHOIS, LIST, MODE, AWAY, MOTD, echo-message, 
   await irc.write("TOPIC #lobby\r\nTOPIC #lobby :new topic\r\n");
   await irc.expectLine(/^:parley 331 alice #lobby :No topic is set$/);
   await irc.expectLine(new RegExp(`^${HEAD("alice")} TOPIC #lobby :new topic$`));
-  await framesUntil(bob, (f) => f.type === "topic" && f.topic === "new topic", 5000, "topic");
+  const set = (await framesUntil(
+    bob,
+    (f) => f.type === "topic" && f.topic === "new topic",
+    5000,
+    "topic",
+  )).at(-1);
+  const setAt = set?.type === "topic" ? Math.floor(Date.parse(set.ts) / 1000) : NaN;
   await irc.write("TOPIC #lobby\r\nNAMES #lobby\r\nWHO #lobby\r\n");
   assertEquals(await irc.expectLine(/ 315 /), [
     ":parley 332 alice #lobby :new topic",
+    `:parley 333 alice #lobby alice ${setAt}`,
     ":parley 353 alice = #lobby :bob alice",
     ":parley 366 alice #lobby :End of NAMES list",
     ":parley 352 alice #lobby bob parley parley bob H :0 bob",

@@ -73,6 +73,7 @@ Deno.test("every server frame survives a round trip", () => {
     { type: "private", from: "bob", to: "alice", text: "psst", ts },
     { type: "entered", room: "rust", users: ["bob"] },
     { type: "entered", room: "rust", users: [], topic: "Rust" },
+    { type: "entered", room: "rust", users: [], topic: "Rust", topicBy: "alice", topicTs: ts },
     {
       type: "history",
       room: "rust",

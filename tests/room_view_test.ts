@@ -93,7 +93,14 @@ Deno.test("RoomView: topics, and the newest and oldest ids seen, survive enterin
   view.update(message("lobby", 7));
   view.update(history("lobby", [3, 4, 5]));
   view.update(message("elsewhere", 1));
-  assertEquals(view.get("lobby"), { name: "lobby", topic: "new topic", newest: 7, oldest: 3 });
+  // A topic frame says who set it and when; an `entered` without them leaves them unknown.
+  assertEquals(view.get("lobby"), {
+    name: "lobby",
+    topic: "new topic",
+    topicSetter: { by: "bob", ts },
+    newest: 7,
+    oldest: 3,
+  });
   view.setCurrent(undefined);
   view.update(entered("Lobby", "again"));
   assertEquals(view.get("lobby"), { name: "Lobby", topic: "again", newest: 7, oldest: 3 });

@@ -89,9 +89,11 @@ Deno.test("join, part, rooms, who and topic", async () => {
   assertEquals([joined.room, joined.name], ["Rust", "bob"]);
 
   alice.setTopic("rust", "Ferris & friends");
+  const setAt: string[] = [];
   for (const client of [alice, bob]) {
     const topic = await nextFrame(client, "topic");
     assertEquals([topic.room, topic.topic, topic.by], ["Rust", "Ferris & friends", "alice"]);
+    setAt.push(topic.ts);
   }
   alice.listRooms();
   assertEquals((await nextFrame(alice, "rooms")).rooms, [
@@ -113,9 +115,11 @@ Deno.test("join, part, rooms, who and topic", async () => {
   bob.send("into the void", { room: "rust" });
   assertEquals((await nextFrame(bob, "error")).code, "not_in_room");
   bob.join("rust");
+  // Entering again, the topic comes with who set it and when.
+  const again = await nextFrame(bob, "entered", (f) => f.room === "Rust");
   assertEquals(
-    (await nextFrame(bob, "entered", (f) => f.room === "Rust")).topic,
-    "Ferris & friends",
+    [again.topic, again.topicBy, again.topicTs],
+    ["Ferris & friends", "alice", setAt[0]],
   );
   bob.join("rust");
   assertEquals((await nextFrame(bob, "error")).code, "already_in_room");

@@ -291,7 +291,7 @@ Deno.test("a database keyed by an older folding of names is re-keyed at open, ke
     const lobby = foldName("lobby");
     assertEquals(store.history(lobby, 10).messages.map((m) => m.text), ["one", "two"]);
     assertEquals(store.history(foldName("Ops"), 10).messages.map((m) => m.text), ["three"]);
-    assertEquals(store.topic(lobby), "kept topic");
+    assertEquals(store.topic(lobby), { topic: "kept topic" });
     assert(store.account(foldName("alice")) !== undefined);
     assert(store.account(foldName("Bob")) !== undefined);
     assertEquals(store.activeBan("name", foldName("mallory"), new Date())?.reason, "b");
@@ -345,6 +345,73 @@ Deno.test("a check that takes longer than the wait goes on in the background and
       10_000,
       "the check's late answer",
     );
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("migration 5 keeps topics set before it with no setter; a new topic keeps who and when", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/v4.db`;
+  // Made by a Parley of schema 4: topics without setters.
+  const old = new DatabaseSync(path);
+  old.exec(`${MIGRATIONS.slice(0, 4).join(";")}; PRAGMA user_version = 4;`);
+  old.exec(`INSERT INTO topics VALUES ('lobby', 'old topic')`);
+  old.close();
+
+  const { log } = recorder();
+  let store = new SqliteStore(path, log);
+  try {
+    assertEquals(store.topic("lobby"), { topic: "old topic" });
+    store.setTopic("rust", "Ferris & friends", "alice", "2026-01-02T03:04:05.678Z");
+    assertEquals(store.topic("rust"), {
+      topic: "Ferris & friends",
+      by: "alice",
+      ts: "2026-01-02T03:04:05.678Z",
+    });
+  } finally {
+    await store.close();
+  }
+  // Both survive a reopen, and replacing the old topic gives it a setter.
+  store = new SqliteStore(path, log);
+  try {
+    assertEquals(store.topic("lobby"), { topic: "old topic" });
+    assertEquals(store.topic("rust")?.by, "alice");
+    store.setTopic("lobby", "new topic", "bob", "2026-02-03T04:05:06.789Z");
+    assertEquals(store.topic("lobby"), {
+      topic: "new topic",
+      by: "bob",
+      ts: "2026-02-03T04:05:06.789Z",
+    });
+  } finally {
+    await store.close();
+  }
+  const db = new DatabaseSync(path);
+  try {
+    const version = db.prepare("PRAGMA user_version").get() as { user_version: number };
+    assertEquals(version.user_version, MIGRATIONS.length);
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("re-keying a room keeps who set its topic and when", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/setter.db`;
+  // The current schema, keyed by folding 1 (what migration 4 records): the key re-folds at open.
+  const old = new DatabaseSync(path);
+  old.exec(`${MIGRATIONS.join(";")}; PRAGMA user_version = ${MIGRATIONS.length};`);
+  old.exec(`INSERT INTO topics VALUES ('LOBBY', 'a topic', 'alice', '2026-01-02T03:04:05.678Z')`);
+  old.close();
+  assert(foldName("LOBBY") !== "LOBBY", "LOBBY must fold to something else for this test");
+  const { log } = recorder();
+  const store = new SqliteStore(path, log);
+  try {
+    assertEquals(store.topic(foldName("lobby")), {
+      topic: "a topic",
+      by: "alice",
+      ts: "2026-01-02T03:04:05.678Z",
+    });
   } finally {
     await store.close();
   }

@@ -2,12 +2,24 @@
 // server on a free port. What the page does is tests/web_test.ts's.
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { deadline, join, nextFrame, runParley, serveProcess, startServer } from "./_helpers.ts";
+import {
+  deadline,
+  join,
+  nextFrame,
+  RawPeer,
+  runParley,
+  serveProcess,
+  startServer,
+} from "./_helpers.ts";
 import { httpUrl, RawWebSocket, WsPeer } from "./_websocket.ts";
 import type { ServerFrame } from "../protocol.ts";
 
 const isError = (code: string) => (frame: ServerFrame) =>
   frame.type === "error" && frame.code === code;
+
+const NDJSON = "parley.ndjson";
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 Deno.test("websocket: the page, /status and 404, every response with the security headers", async () => {
   await using server = startServer({ httpPort: 0 });
@@ -156,17 +168,28 @@ Deno.test("websocket: the origin is checked", async () => {
 });
 
 Deno.test("websocket: a client that stops reading is dropped as a slow consumer; others get everything", async () => {
+  await slowConsumer();
+});
+
+Deno.test("websocket: parley.ndjson: a client that stops reading is dropped as a slow consumer; others get everything", async () => {
+  await slowConsumer(NDJSON);
+});
+
+/** A client (offering `protocol` if given) that stops reading is dropped as a slow consumer,
+ * while another (offering the same) gets everything. */
+async function slowConsumer(protocol?: string): Promise<void> {
   await using server = startServer({
     httpPort: 0,
     rate: 0,
     maxQueueBytes: 256 * 1024,
     maxFrameBytes: 64 * 1024,
   });
-  const { socket: stalled, status } = await RawWebSocket.handshake(server);
+  const { socket: stalled, status } = await RawWebSocket.handshake(server, undefined, protocol);
   await using _ = stalled;
   assertMatch(status, /^HTTP\/1.1 101 /);
   await stalled.sendText(JSON.stringify({ type: "hello", name: "stalled" }));
-  await using reader = await WsPeer.open(server, "reader");
+  await using reader = await WsPeer.open(server, "reader", protocol);
+  assertEquals(reader.socket.protocol, protocol ?? "");
   await using tcp = await join(server, "tcp");
   await reader.until((f) => f.type === "joined" && f.name === "tcp", 5000, "tcp joining");
   // 128 KiB at a time (half the bound), each batch read by the reader before the next, until
@@ -198,7 +221,7 @@ Deno.test("websocket: a client that stops reading is dropped as a slow consumer;
     assert(performance.now() - start < 10_000, "the stalled connection was counted out");
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-});
+}
 
 Deno.test("websocket: `parley serve --http-port` prints the URL to open, and serves it", async () => {
   await using server = await serveProcess([
@@ -224,4 +247,100 @@ Deno.test("websocket: --allow-origin takes only scheme://host[:port]", async () 
   const result = await runParley(["serve", "--http-port", "0", "--allow-origin", "example.org"]);
   assertEquals(result.code, 2);
   assertMatch(result.stderr, /--allow-origin takes scheme:\/\/host\[:port\]/);
+});
+
+Deno.test("websocket: parley.ndjson: deliveries are binary messages of whole NDJSON frames, several at once", async () => {
+  await using server = startServer({ httpPort: 0, rate: 0 });
+  await using ndjson = await WsPeer.open(server, "ndjson", NDJSON);
+  await using plain = await WsPeer.open(server, "plain");
+  assertEquals(ndjson.socket.protocol, NDJSON);
+  assertEquals(plain.socket.protocol, "");
+  await using tcp = await RawPeer.connect(server);
+  assertEquals((await tcp.hello("tcp")).type, "welcome");
+  // Written at once, the lines are read at once and stored in one batch: one run, one buffer.
+  const count = 50;
+  const lines = Array.from(
+    { length: count },
+    (_, i) => JSON.stringify({ type: "send", text: `line ${i}` }) + "\n",
+  );
+  await tcp.write(lines.join(""));
+  const last = (f: ServerFrame) => f.type === "message" && f.text === `line ${count - 1}`;
+  await ndjson.until(last, 10_000, "the last message (ndjson)");
+  await plain.until(last, 10_000, "the last message (plain)");
+  const texts = (peer: WsPeer) => peer.frames.flatMap((f) => f.type === "message" ? [f.text] : []);
+  const expected = Array.from({ length: count }, (_, i) => `line ${i}`);
+  assertEquals(texts(ndjson), expected);
+  assertEquals(texts(plain), expected);
+  // Under the subprotocol: binary messages only, each whole lines of one frame each.
+  let most = 0;
+  for (const message of ndjson.messages) {
+    assert(message instanceof Uint8Array, "a binary message");
+    const text = decoder.decode(message);
+    assert(text.endsWith("\n"), `a message ends a frame: ${JSON.stringify(text.slice(-40))}`);
+    const frames = text.slice(0, -1).split("\n");
+    for (const line of frames) assertEquals(typeof JSON.parse(line).type, "string");
+    most = Math.max(most, frames.length);
+  }
+  assert(most > 1, `some message holds several frames (at most ${most})`);
+  // Without it: text messages only, one frame each, and the same frames in all.
+  for (const message of plain.messages) {
+    assert(typeof message === "string", "a text message");
+    assert(!message.includes("\n"), "one frame");
+  }
+  assert(plain.messages.length > ndjson.messages.length);
+});
+
+Deno.test("websocket: parley.ndjson: a client may send several frames in one message, text or binary", async () => {
+  await using server = startServer({ httpPort: 0, rate: 0 });
+  await using web = await WsPeer.open(server, "web", NDJSON);
+  await using tcp = await join(server, "tcp");
+  await web.until((f) => f.type === "joined" && f.name === "tcp", 5000, "tcp joining");
+  const frames = (from: number) =>
+    Array.from({ length: 5 }, (_, i) => JSON.stringify({ type: "send", text: `m${from + i}` }))
+      .join("\n");
+  web.socket.send(encoder.encode(frames(0) + "\n"));
+  // A text message, its last newline left off, and a ping answered in order after.
+  web.socket.send(frames(5) + "\n" + JSON.stringify({ type: "ping", id: "after" }));
+  const received: string[] = [];
+  while (received.length < 10) received.push((await nextFrame(tcp, "message")).text);
+  assertEquals(received, Array.from({ length: 10 }, (_, i) => `m${i}`));
+  await web.until((f) => f.type === "pong" && f.id === "after", 5000, "the pong");
+  // A bad line among good ones is answered, and the rest are taken.
+  web.socket.send(`not json\n${JSON.stringify({ type: "ping", id: "still" })}\n`);
+  await web.until(isError("invalid_json"), 5000, "invalid_json");
+  await web.until((f) => f.type === "pong" && f.id === "still", 5000, "the second pong");
+  assertEquals(web.socket.readyState, WebSocket.OPEN);
+});
+
+Deno.test("websocket: parley.ndjson: each frame keeps the frame limit", async () => {
+  await using server = startServer({ httpPort: 0, rate: 0, maxFrameBytes: 1000 });
+  await using web = await WsPeer.open(server, "web", NDJSON);
+  await using tcp = await join(server, "tcp");
+  await web.until((f) => f.type === "joined" && f.name === "tcp", 5000, "tcp joining");
+  // Two frames of 600 bytes pass in one message; one of 1,001 does not.
+  const frame = (text: string) => JSON.stringify({ type: "send", text });
+  const short = "a".repeat(600 - frame("").length);
+  web.socket.send(`${frame(short)}\n${frame(short)}\n`);
+  assertEquals((await nextFrame(tcp, "message")).text, short);
+  assertEquals((await nextFrame(tcp, "message")).text, short);
+  web.socket.send(encoder.encode(frame("b".repeat(1001 - frame("").length)) + "\n"));
+  await web.until(isError("frame_too_large"), 5000, "frame_too_large");
+  assertEquals(await deadline(web.closed, 5000, "the close"), 1009);
+});
+
+Deno.test("websocket: parley.ndjson: a message keeps the queue bound", async () => {
+  await using server = startServer({
+    httpPort: 0,
+    rate: 0,
+    maxFrameBytes: 1000,
+    maxQueueBytes: 16 * 1024,
+  });
+  await using web = await WsPeer.open(server, "web", NDJSON);
+  // Pings of 100-odd bytes each, 16 KiB and more in all: every frame short, the message not.
+  const ping = (id: number) => JSON.stringify({ type: "ping", id: `${id}`.padStart(80, "0") });
+  const count = Math.ceil(16 * 1024 / ping(0).length) + 1;
+  web.socket.send(Array.from({ length: count }, (_, i) => ping(i) + "\n").join(""));
+  await web.until(isError("frame_too_large"), 5000, "frame_too_large");
+  assertEquals(await deadline(web.closed, 5000, "the close"), 1009);
+  assertEquals(web.frames.filter((f) => f.type === "pong").length, 0, "none of it taken");
 });
