@@ -258,8 +258,9 @@ export interface ServerOptions {
   ircTlsPort?: number;
   /**
    * Also serve the web client over HTTP on this port of the same host: the page at `/`, its
-   * WebSocket at `/ws`, a JSON status at `/status`; 0 picks a free one. None if absent. See
-   * docs/PROTOCOL.md, "WebSocket".
+   * WebSocket at `/ws`, a JSON status at `/status`; 0 picks a free one. None if absent. With
+   * `tls`, over HTTPS (and WSS) with its certificate and key instead, which
+   * {@linkcode ChatServer.reloadTls} reloads too. See docs/PROTOCOL.md, "WebSocket".
    */
   httpPort?: number;
   /**
@@ -442,6 +443,7 @@ export class ChatServer implements AsyncDisposable {
         this.#web = new WebAdapter(() => this.#connections, {
           hostname: options.hostname ?? DEFAULTS.hostname,
           port: options.httpPort,
+          tls: options.tls,
           maxFrameBytes,
           maxQueueBytes,
           allowOrigins: options.allowOrigins ?? [],
@@ -546,6 +548,7 @@ export class ChatServer implements AsyncDisposable {
   async reloadTls(): Promise<void> {
     await this.#listeners.reloadTls();
     await this.#ircListeners?.reloadTls();
+    await this.#web?.reloadTls();
     this.#log("info", "TLS certificate reloaded");
   }
 

@@ -72,7 +72,8 @@ Options:
                          one (plain TCP; off by default)
   --irc-tls-port PORT    also take IRC over TLS on PORT, with --tls-cert and --tls-key
   --http-port PORT       also serve the web client (a page and its WebSocket) over HTTP
-                         on PORT, 0 for any free one (off by default)
+                         on PORT, 0 for any free one (off by default); over HTTPS
+                         with --tls-cert and --tls-key
   --allow-origin ORIGIN  let pages from ORIGIN (https://example.org) open the WebSocket
                          besides the server's own page; repeat or comma-separate
   --password-file FILE   clients must give the password in FILE (first line); the
@@ -286,7 +287,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     console.log(`parley listening for IRC over TLS on ${formatAddr(server.ircTlsAddr)}`);
   }
   if (server.httpAddr) {
-    console.log(`parley serving the web client at ${webUrl(server.httpAddr)}`);
+    const scheme = options.tls === undefined ? "http" : "https";
+    console.log(`parley serving the web client at ${webUrl(server.httpAddr, scheme)}`);
   }
   console.log(reachHint(server.addr.hostname));
   console.log(
@@ -345,8 +347,9 @@ function logLevelOption(text: string | undefined): LogLevel {
   return text as LogLevel;
 }
 
-/** The URL to open for the web client at `addr`: a wildcard address is shown as localhost. */
-function webUrl(addr: Deno.NetAddr): string {
+/** The URL to open for the web client at `addr` (HTTPS with TLS files): a wildcard address is
+ * shown as localhost. */
+function webUrl(addr: Deno.NetAddr, scheme: "http" | "https"): string {
   const host = addr.hostname === "0.0.0.0" || addr.hostname === "::" ? "localhost" : addr.hostname;
-  return `http://${formatAddr({ ...addr, hostname: host })}/`;
+  return `${scheme}://${formatAddr({ ...addr, hostname: host })}/`;
 }

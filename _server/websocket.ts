@@ -10,6 +10,9 @@ import { VERSION } from "../_protocol/version.ts";
 import { ASSETS } from "../_web/assets.ts";
 import { decodeClientFrame } from "../protocol.ts";
 import type { Connection, Connections, Transport } from "./connections.ts";
+import { Listeners, type ServerConn, type TlsFiles } from "./listeners.ts";
+import { closeQuietly } from "../_net/disconnect.ts";
+import { errorMessage } from "../_protocol/error_message.ts";
 import type { Logger } from "./log.ts";
 import type { Outgoing } from "./peer.ts";
 
@@ -44,6 +47,8 @@ export interface WebOptions {
   maxFrameBytes: number;
   /** How many bytes may wait to be sent to one client (its `bufferedAmount`). */
   maxQueueBytes: number;
+  /** Serve HTTPS (and so WSS) with this certificate and key instead of plain HTTP. */
+  tls: TlsFiles | undefined;
   /** Origins allowed besides the page's own, as `scheme://host[:port]`. */
   allowOrigins: readonly string[];
   /** How many users are joined, for /status. */
@@ -136,30 +141,106 @@ export class WebAdapter {
   #connections: () => Connections;
   #options: WebOptions;
   #server: Deno.HttpServer<Deno.NetAddr>;
+  /** With TLS: the TLS listener (reloaded like the protocol's), whose connections are relayed
+   * to `#server`, then listening on loopback only. */
+  #tlsListeners: Listeners | undefined;
+  /** With TLS: each relayed connection's real peer, by the loopback address it comes from. */
+  #peers = new Map<string, Deno.NetAddr>();
+  /** Settle once each relay has ended. */
+  #relays = new Set<Promise<void>>();
   /** Settle once each open socket is closed and counted out. */
   #sockets = new Set<Promise<void>>();
 
   /** Starts listening at once; `connections` is asked for once a request comes.
-   * @throws {Deno.errors.AddrInUse} If the address is taken. */
+   * @throws {Deno.errors.AddrInUse} If the address is taken. Or an error reading or using the
+   * TLS files, if given. */
   constructor(connections: () => Connections, options: WebOptions) {
     this.#connections = connections;
     this.#options = options;
+    const tls = options.tls;
     this.#server = Deno.serve(
-      { hostname: options.hostname, port: options.port, onListen: () => {} },
+      tls === undefined
+        ? { hostname: options.hostname, port: options.port, onListen: () => {} }
+        : { hostname: "127.0.0.1", port: 0, onListen: () => {} },
       (request, info) => this.#handle(request, info),
     );
-    this.addr = this.#server.addr;
+    if (tls === undefined) {
+      this.addr = this.#server.addr;
+      return;
+    }
+    // Deno.serve cannot take a new certificate, and shutting a server down closes its open
+    // WebSockets (Deno 2.9), so a reload cannot swap servers without dropping everyone. The TLS
+    // side is the protocol's listener instead, reloaded in place, and each connection it takes
+    // is relayed, decrypted, to the HTTP server on loopback.
+    try {
+      this.#tlsListeners = new Listeners(
+        { hostname: options.hostname, port: undefined, tls: { ...tls, port: options.port } },
+        (conn) => this.#relay(conn),
+        options.log,
+      );
+    } catch (error) {
+      this.#server.shutdown();
+      throw error;
+    }
+    this.addr = this.#tlsListeners.tlsAddr!;
+  }
+
+  /** Whether the port serves HTTPS. */
+  get secure(): boolean {
+    return this.#tlsListeners !== undefined;
+  }
+
+  /**
+   * Reads the TLS files again and takes new connections with them; open ones (WebSockets
+   * included) are not touched. Does nothing without TLS. See `Listeners.reloadTls`.
+   *
+   * @throws {Error} If the new files cannot be read or used: the old ones stay in use, as the
+   * message says.
+   */
+  async reloadTls(): Promise<void> {
+    await this.#tlsListeners?.reloadTls();
   }
 
   /** Stops taking requests, and resolves once every WebSocket is closed. */
   async closed(): Promise<void> {
+    this.#tlsListeners?.close();
+    await this.#tlsListeners?.closed();
     await this.#server.shutdown();
     while (this.#sockets.size > 0) await Promise.all(this.#sockets);
+    while (this.#relays.size > 0) await Promise.all(this.#relays);
+  }
+
+  /** Relays a TLS connection to the HTTP server on loopback, both ways, until either end closes. */
+  #relay(conn: ServerConn): void {
+    const relay: Promise<void> = (async () => {
+      let inner: Deno.TcpConn;
+      try {
+        inner = await Deno.connect({ hostname: "127.0.0.1", port: this.#server.addr.port });
+      } catch (error) {
+        this.#options.log("error", `HTTPS relay failed: ${errorMessage(error)}`);
+        closeQuietly(conn);
+        return;
+      }
+      // Known before a byte is relayed, so before the request it carries is handled.
+      const key = addrKey(inner.localAddr);
+      this.#peers.set(key, conn.remoteAddr);
+      // Each direction closes the other's connection when it ends; the other then fails.
+      await Promise.all([
+        conn.readable.pipeTo(inner.writable).catch(() => closeQuietly(inner)),
+        inner.readable.pipeTo(conn.writable).catch(() => closeQuietly(conn)),
+      ]);
+      closeQuietly(conn);
+      closeQuietly(inner);
+      this.#peers.delete(key);
+    })().finally(() => this.#relays.delete(relay));
+    this.#relays.add(relay);
   }
 
   #handle(request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response {
     const url = new URL(request.url);
-    if (url.pathname === "/ws") return this.#upgrade(request, info.remoteAddr);
+    // A relayed connection is the peer's, not loopback's: caps and bans count the real one.
+    const remoteAddr = this.#peers.get(addrKey(info.remoteAddr)) ?? info.remoteAddr;
+    if (url.pathname === "/ws") return this.#upgrade(request, remoteAddr);
     if (request.method !== "GET" && request.method !== "HEAD") {
       return respond("Method not allowed\n", 405, "text/plain; charset=utf-8");
     }
@@ -309,12 +390,13 @@ export class WebAdapter {
     }
   }
 
-  /** The page's own origin (as the Host header names it) or one allowed by the operator. */
+  /** The page's own origin (as the Host header names it, with the scheme the port serves) or
+   * one allowed by the operator. */
   #originAllowed(origin: string, request: Request): boolean {
     if (this.#options.allowOrigins.includes(origin)) return true;
     const host = request.headers.get("host");
     if (host === null) return false;
-    return origin === `http://${host}` || origin === `https://${host}`;
+    return origin === `${this.secure ? "https" : "http"}://${host}`;
   }
 }
 
@@ -327,6 +409,10 @@ function closeCode(last: Outgoing | undefined): number {
   if (frame.code === "server_shutdown") return 1001;
   if (frame.code === "frame_too_large") return 1009;
   return 1008;
+}
+
+function addrKey(addr: Deno.NetAddr): string {
+  return `${addr.hostname} ${addr.port}`;
 }
 
 function respond(body: string, status: number, type: string, cache?: string): Response {

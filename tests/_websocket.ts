@@ -117,22 +117,27 @@ const decoder = new TextDecoder();
 
 /** A WebSocket client written by hand over TCP: it sends what it likes and reads only when told. */
 export class RawWebSocket implements AsyncDisposable {
-  readonly conn: Deno.TcpConn;
+  readonly conn: Deno.TcpConn | Deno.TlsConn;
 
-  private constructor(conn: Deno.TcpConn) {
+  private constructor(conn: Deno.TcpConn | Deno.TlsConn) {
     this.conn = conn;
   }
 
   /**
    * Connects and sends the opening handshake, with `origin` as the Origin header and `protocol`
-   * as the subprotocol offered if given; returns the socket and the response's status line.
+   * as the subprotocol offered if given, over TLS trusting the CA `ca` (PEM) if given; returns
+   * the socket and the response's status line.
    */
   static async handshake(
     server: ChatServer,
     origin?: string,
     protocol?: string,
+    ca?: string,
   ): Promise<{ socket: RawWebSocket; status: string }> {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.httpAddr!.port });
+    const address = { hostname: "127.0.0.1", port: server.httpAddr!.port };
+    const conn = ca === undefined
+      ? await Deno.connect(address)
+      : await Deno.connectTls({ ...address, caCerts: [ca] });
     const socket = new RawWebSocket(conn);
     const host = `127.0.0.1:${server.httpAddr!.port}`;
     const request = [
@@ -182,6 +187,24 @@ export class RawWebSocket implements AsyncDisposable {
     }
     let written = 0;
     while (written < frame.length) written += await this.conn.write(frame.subarray(written));
+  }
+
+  /** Reads until what was read (frame headers and all, as text) includes `text`; returns it. */
+  async readUntil(text: string, ms: number): Promise<string> {
+    const buffer = new Uint8Array(64 * 1024);
+    let read = "";
+    await deadline(
+      (async () => {
+        while (!read.includes(text)) {
+          const count = await this.conn.read(buffer);
+          if (count === null) throw new Error(`closed before ${JSON.stringify(text)} came`);
+          read += decoder.decode(buffer.subarray(0, count), { stream: true });
+        }
+      })(),
+      ms,
+      `${JSON.stringify(text)} on the raw WebSocket`,
+    );
+    return read;
   }
 
   /** Reads and drops everything until the server closes the connection; returns the bytes read. */
