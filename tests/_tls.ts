@@ -148,3 +148,20 @@ async function signWithDates(
     stamp(to),
   ]);
 }
+
+/** Where a server reads its certificate and key: files a test replaces to renew them. */
+export interface LiveFiles {
+  certFile: string;
+  keyFile: string;
+}
+
+/** The live certificate and key files in `dir`. */
+export function liveFiles(dir: string): LiveFiles {
+  return { certFile: `${dir}/live.crt`, keyFile: `${dir}/live.key` };
+}
+
+/** Puts `certs` in place as the live files, as a renewal would. */
+export async function install(live: LiveFiles, certs: TestCertificates): Promise<void> {
+  await Deno.copyFile(certs.certFile, live.certFile);
+  await Deno.copyFile(certs.keyFile, live.keyFile);
+}

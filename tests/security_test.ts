@@ -22,7 +22,7 @@ import {
   startServer,
   tempDir,
 } from "./_helpers.ts";
-import { makeCertificates } from "./_tls.ts";
+import { install, liveFiles, makeCertificates } from "./_tls.ts";
 
 /** The ChatError a connection attempt fails with. */
 async function refusal(options: Parameters<typeof ChatClient.connect>[0]): Promise<ChatError> {
@@ -84,10 +84,8 @@ Deno.test({
     await using dir = await tempDir();
     const first = await makeCertificates(dir.path, "first");
     const second = await makeCertificates(dir.path, "second");
-    const certFile = `${dir.path}/live.crt`;
-    const keyFile = `${dir.path}/live.key`;
-    await Deno.copyFile(first.certFile, certFile);
-    await Deno.copyFile(first.keyFile, keyFile);
+    const { certFile, keyFile } = liveFiles(dir.path);
+    await install({ certFile, keyFile }, first);
     await using server = await serveProcess([
       "--tls-port",
       "0",
@@ -101,8 +99,7 @@ Deno.test({
       ChatClient.connect({ port, name, tls: { caCerts: [ca] } });
     await using early = await connect("early", first.ca);
 
-    await Deno.copyFile(second.certFile, certFile);
-    await Deno.copyFile(second.keyFile, keyFile);
+    await install({ certFile, keyFile }, second);
     server.child.kill("SIGHUP");
     await server.waitFor(/TLS certificate reloaded/, "stderr");
 

@@ -16,7 +16,7 @@ import {
   startServer,
   tempDir,
 } from "./_helpers.ts";
-import { makeCertificates, type TestCertificates } from "./_tls.ts";
+import { install, type LiveFiles, liveFiles, makeCertificates } from "./_tls.ts";
 
 const ignore = Deno.build.os === "windows" || (() => {
   try {
@@ -29,20 +29,6 @@ const ignore = Deno.build.os === "windows" || (() => {
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** The certificate and key files a server is started with, and `install` writes over. */
-interface LiveFiles {
-  certFile: string;
-  keyFile: string;
-}
-
-async function install(live: LiveFiles, certs: TestCertificates): Promise<void> {
-  await Deno.copyFile(certs.certFile, live.certFile);
-  await Deno.copyFile(certs.keyFile, live.keyFile);
-}
-
-function liveFiles(dir: string): LiveFiles {
-  return { certFile: `${dir}/live.crt`, keyFile: `${dir}/live.key` };
-}
-
 function connectTls(port: number, name: string, ca: string): Promise<ChatClient> {
   return deadline(
     ChatClient.connect({ port, name, tls: { caCerts: [ca] }, keepAliveMs: 0 }),

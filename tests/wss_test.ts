@@ -3,7 +3,7 @@
 
 import { assertEquals, assertRejects } from "@std/assert";
 import { join, nextFrame, serveProcess, startServer, tempDir } from "./_helpers.ts";
-import { makeCertificates } from "./_tls.ts";
+import { install, liveFiles, makeCertificates } from "./_tls.ts";
 import { RawWebSocket } from "./_websocket.ts";
 import type { ChatServer } from "../server.ts";
 
@@ -67,10 +67,8 @@ Deno.test("wss: reloadTls serves the new certificate; an open WSS connection sta
   await using dir = await tempDir();
   const first = await makeCertificates(dir.path, "first");
   const second = await makeCertificates(dir.path, "second");
-  const certFile = `${dir.path}/live.crt`;
-  const keyFile = `${dir.path}/live.key`;
-  await Deno.copyFile(first.certFile, certFile);
-  await Deno.copyFile(first.keyFile, keyFile);
+  const { certFile, keyFile } = liveFiles(dir.path);
+  await install({ certFile, keyFile }, first);
   await using server = startServer({ httpPort: 0, tls: { certFile, keyFile, port: 0 } });
   const port = server.httpAddr!.port;
   const { socket, status } = await RawWebSocket.handshake(
@@ -84,8 +82,7 @@ Deno.test("wss: reloadTls serves the new certificate; an open WSS connection sta
   await socket.sendText(JSON.stringify({ type: "hello", name: "early" }));
   await socket.readUntil('"type":"history"', 5000);
 
-  await Deno.copyFile(second.certFile, certFile);
-  await Deno.copyFile(second.keyFile, keyFile);
+  await install({ certFile, keyFile }, second);
   await server.reloadTls();
   assertEquals(server.httpAddr!.port, port);
   // Only the new CA verifies what the port serves now, every time (no share left to the old).
