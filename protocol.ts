@@ -526,6 +526,7 @@ export const ERROR_CODES = [
   "too_many_rooms",
   "no_such_user",
   "store_failed",
+  "cluster_unavailable",
   "internal_error",
   "rate_limited",
   "auth_failed",

@@ -26,6 +26,7 @@ import { WebAdapter } from "./_server/websocket.ts";
 import { DEFAULT_MAX_DB_BYTES } from "./_server/size_bound.ts";
 import { SqliteStore } from "./_server/sqlite_store.ts";
 import type { RetentionPolicy, Store } from "./_server/store.ts";
+import type { ClusterLink } from "./_server/cluster/link.ts";
 import { Guard } from "./_server/guard.ts";
 import { Listeners, type TlsFiles } from "./_server/listeners.ts";
 import {
@@ -69,6 +70,7 @@ export const DEFAULTS: Readonly<
       | "ircTlsPort"
       | "httpPort"
       | "allowOrigins"
+      | "cluster"
     >
   >
   & { tlsPort: number }
@@ -282,6 +284,35 @@ export interface ServerOptions {
    * @default {"warn"}
    */
   logLevel?: LogLevel;
+  /**
+   * Makes the server one node of a chat that several servers share through NATS JetStream
+   * (docs/CLUSTER.md). Such a server is started with {@linkcode ChatServer.start}, and keeps its
+   * history in the cluster: `db` is not used.
+   */
+  cluster?: ClusterOptions;
+}
+
+/** Where a cluster node finds NATS, and what it is called. */
+export interface ClusterOptions {
+  /** NATS server URLs, for example `nats://127.0.0.1:4222`. */
+  servers: string[];
+  /**
+   * The chat's name: its stream and buckets are named after it, so several chats may share one
+   * NATS. Letters, digits, `_` and `-`.
+   * @default {"parley"}
+   */
+  name?: string;
+  /**
+   * This node's id, unique in the cluster. Letters, digits, `_` and `-`.
+   * @default {"node-" and 8 random hex digits}
+   */
+  node?: string;
+  /**
+   * How many copies JetStream keeps of the stream and each bucket: 3 on a three-server NATS
+   * cluster, so that losing one loses nothing.
+   * @default {1}
+   */
+  replicas?: number;
 }
 
 /**
@@ -289,6 +320,9 @@ export interface ServerOptions {
  * (or `await using`) tells every client and closes.
  */
 export class ChatServer implements AsyncDisposable {
+  /** What {@linkcode ChatServer.start} made for the server it is constructing. */
+  static #joining: { link: ClusterLink; store: Store } | undefined;
+
   /** The address the server listens on (for TLS, if it takes TLS only), with the real port
    * when 0 was asked for. */
   readonly addr: Deno.NetAddr;
@@ -322,6 +356,61 @@ export class ChatServer implements AsyncDisposable {
   /** The web page and its WebSocket, on a port of their own, if asked for. */
   #web: WebAdapter | undefined;
   #shuttingDown = false;
+  #cluster: ClusterLink | undefined;
+
+  /**
+   * Starts a server: as the constructor does, and for a cluster node (`cluster`) first connects
+   * to NATS and reads the history the cluster holds.
+   *
+   * @example A server on its own
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { ChatServer } from "./server.ts";
+   *
+   * await using server = await ChatServer.start({ port: 0, db: ":memory:" });
+   * assertEquals(server.addr.hostname, "127.0.0.1");
+   * ```
+   *
+   * @throws {Error} If NATS cannot be reached: the message says where and why. Otherwise what
+   * the constructor throws.
+   */
+  static async start(options: ServerOptions = {}): Promise<ChatServer> {
+    const cluster = options.cluster;
+    if (cluster === undefined) return new ChatServer(options);
+    if (options.db !== undefined) {
+      throw new TypeError('Option "db" is not used by a cluster node: the cluster keeps history');
+    }
+    const log = makeLogger(options.logLevel ?? DEFAULTS.logLevel);
+    const retention = retentionOf(options);
+    const maxBytes = options.maxDbBytes ?? DEFAULTS.maxDbBytes;
+    const replica = new SqliteStore(":memory:", { log, retention, maxBytes });
+    const { ClusterLink, ReplicatedStore } = await import("./_server/cluster/mod.ts");
+    let link: ClusterLink;
+    try {
+      link = await ClusterLink.connect({
+        servers: cluster.servers,
+        name: cluster.name ?? "parley",
+        node: cluster.node ?? `node-${crypto.randomUUID().slice(0, 8)}`,
+        replicas: cluster.replicas ?? 1,
+        retention,
+        maxBytes,
+        log,
+      }, replica);
+    } catch (error) {
+      await replica.close();
+      throw error;
+    }
+    const store = new ReplicatedStore(replica, link);
+    ChatServer.#joining = { link, store };
+    try {
+      return new ChatServer(options);
+    } catch (error) {
+      ChatServer.#joining = undefined;
+      await link.close();
+      await store.close();
+      throw error;
+    }
+  }
 
   /**
    * Opens the store and starts listening.
@@ -335,6 +424,11 @@ export class ChatServer implements AsyncDisposable {
    * naming the file, the cause and what to do.
    */
   constructor(options: ServerOptions = {}) {
+    const joining = ChatServer.#joining;
+    ChatServer.#joining = undefined;
+    if (options.cluster !== undefined && joining === undefined) {
+      throw new TypeError('Option "cluster": a cluster node starts with ChatServer.start');
+    }
     const maxUsers = options.maxUsers ?? DEFAULTS.maxUsers;
     const maxFrameBytes = options.maxFrameBytes ?? DEFAULTS.maxFrameBytes;
     const maxQueueBytes = options.maxQueueBytes ?? DEFAULTS.maxQueueBytes;
@@ -457,11 +551,9 @@ export class ChatServer implements AsyncDisposable {
         throw error;
       }
     }
-    const retention: RetentionPolicy = {};
-    if (options.retainDays !== undefined) retention.days = options.retainDays;
-    if (options.retainMessages !== undefined) retention.messagesPerRoom = options.retainMessages;
+    const retention = retentionOf(options);
     try {
-      this.#store = new SqliteStore(options.db ?? DEFAULTS.db, {
+      this.#store = joining?.store ?? new SqliteStore(options.db ?? DEFAULTS.db, {
         log: this.#log,
         retention,
         maxBytes: options.maxDbBytes ?? DEFAULTS.maxDbBytes,
@@ -502,7 +594,9 @@ export class ChatServer implements AsyncDisposable {
       defaultRoom,
       fixedRooms: options.rooms,
       retention,
+      cluster: joining?.link,
     });
+    this.#cluster = joining?.link;
     this.#connections = new Connections(this.#chat, this.#guard, this.#log, limits);
     this.#ndjson = new NdjsonAdapter(this.#connections, {
       maxFrameBytes,
@@ -566,6 +660,11 @@ export class ChatServer implements AsyncDisposable {
     return this.#guard.operatorTokens();
   }
 
+  /** This server's node id in its cluster, if it is a cluster node. */
+  get clusterNode(): string | undefined {
+    return this.#cluster?.node;
+  }
+
   /** How many connections are open, joined or not. */
   get connectionCount(): number {
     return this.#connections.size;
@@ -592,6 +691,7 @@ export class ChatServer implements AsyncDisposable {
         await this.#text?.closed();
         await this.#irc?.closed();
         await this.#web?.closed();
+        await this.#cluster?.close();
         await this.#store.close();
       })().then(this.#finished.resolve, this.#finished.reject);
     }
@@ -602,6 +702,14 @@ export class ChatServer implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.shutdown();
   }
+}
+
+/** The retention policy the options ask for. */
+function retentionOf(options: ServerOptions): RetentionPolicy {
+  const retention: RetentionPolicy = {};
+  if (options.retainDays !== undefined) retention.days = options.retainDays;
+  if (options.retainMessages !== undefined) retention.messagesPerRoom = options.retainMessages;
+  return retention;
 }
 
 function requirePositive(name: string, value: number): void {

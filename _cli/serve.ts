@@ -81,6 +81,14 @@ Options:
   --operators A,B        operators: registered names that may /kick, /ban, /unban,
                          set topics (then only they may) and see /stats; a name not
                          registered yet needs the one-time token printed at start
+  --cluster URL[,URL]    be one node of a chat that several servers share through NATS
+                         JetStream at these nats:// URLs (docs/CLUSTER.md); history is
+                         then kept in the cluster, and --db is not used
+  --node ID              this node's id in the cluster (default: node- and 8 random hex
+                         digits); letters, digits, _ and -
+  --cluster-name NAME    the chat's name in NATS, so several chats can share one (default parley)
+  --cluster-replicas N   copies JetStream keeps of the chat's stream and buckets (default 1;
+                         3 on a three-server NATS cluster)
   --log-level LEVEL      ${LOG_LEVELS.join(", ")} (default info)
   -h, --help             show this help
 `;
@@ -125,6 +133,10 @@ export async function serveCommand(args: string[]): Promise<number> {
       "password-file",
       "operators",
       "log-level",
+      "cluster",
+      "node",
+      "cluster-name",
+      "cluster-replicas",
     ],
     boolean: ["help", "plain"],
     negatable: ["plain"],
@@ -242,15 +254,36 @@ export async function serveCommand(args: string[]): Promise<number> {
       return name.trim();
     });
   }
-  options.db = stringOption(parsed, "db") ?? defaultDatabasePath();
-  if (options.db !== ":memory:") await ensureParentDirectory(options.db);
+  const cluster = stringOption(parsed, "cluster");
+  if (cluster !== undefined) {
+    const servers = cluster.split(",").map((url) => url.trim()).filter((url) => url !== "");
+    if (servers.length === 0 || servers.some((url) => !/^(nats|tls):\/\/[^/\s]+$/.test(url))) {
+      throw new UsageError(`serve: --cluster takes nats://host:port[,...], not "${cluster}"`);
+    }
+    if (parsed.db !== undefined) {
+      throw new UsageError("serve: --db is not used with --cluster: the cluster keeps history");
+    }
+    options.cluster = { servers };
+    const node = stringOption(parsed, "node");
+    if (node !== undefined) options.cluster.node = node;
+    const name = stringOption(parsed, "cluster-name");
+    if (name !== undefined) options.cluster.name = name;
+    const replicas = integerOption("serve", parsed, "cluster-replicas", 1);
+    if (replicas !== undefined) options.cluster.replicas = replicas;
+  } else {
+    options.db = stringOption(parsed, "db") ?? defaultDatabasePath();
+    if (options.db !== ":memory:") await ensureParentDirectory(options.db);
+  }
 
   let server: ChatServer;
   try {
-    server = new ChatServer(options);
+    server = await ChatServer.start(options);
   } catch (error) {
-    // A database that cannot be used: one line that says which, why and what to do.
-    if (!(error instanceof StoreOpenError)) throw error;
+    // A database that cannot be used, or a cluster that cannot be reached: one line that says
+    // which, why and what to do.
+    if (!(error instanceof StoreOpenError || (cluster !== undefined && error instanceof Error))) {
+      throw error;
+    }
     console.error(`parley: ${error.message}`);
     return EXIT_FAILURE;
   }
@@ -290,9 +323,18 @@ export async function serveCommand(args: string[]): Promise<number> {
     const scheme = options.tls === undefined ? "http" : "https";
     console.log(`parley serving the web client at ${webUrl(server.httpAddr, scheme)}`);
   }
+  if (server.clusterNode !== undefined) {
+    console.log(
+      `parley cluster node ${server.clusterNode} of "${
+        options.cluster!.name ?? "parley"
+      }" at ${cluster}`,
+    );
+  }
   console.log(reachHint(server.addr.hostname));
   console.log(
-    options.db === ":memory:"
+    cluster !== undefined
+      ? `History is kept in the cluster (NATS JetStream at ${cluster}).`
+      : options.db === ":memory:"
       ? "History is kept in memory only (--db :memory:)."
       : `History is kept in ${options.db}.`,
   );

@@ -30,8 +30,14 @@ export class FrameTooLargeError extends RangeError {
   }
 }
 
-/** Bytes asked of the socket per read. Small, because every idle connection holds one. */
-export const READ_BUFFER_BYTES = 4096;
+/**
+ * Bytes asked of the socket per read at first, and again once reads come back small: every idle
+ * connection holds one such buffer in the read it waits on, so it is small.
+ */
+export const READ_BUFFER_BYTES = 512;
+/** The most bytes asked per read: a read that fills its buffer doubles the next one up to this,
+ * so that a busy sender is read in few calls. */
+export const MAX_READ_BUFFER_BYTES = 16384;
 
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
@@ -49,13 +55,21 @@ export async function* readLines(
   stream: ByteStream,
   maxLineBytes: number,
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const buffer = new Uint8Array(READ_BUFFER_BYTES);
+  let buffer = new Uint8Array(READ_BUFFER_BYTES);
   let partial: Uint8Array[] = [];
   let partialBytes = 0;
   while (true) {
     const count = await stream.read(buffer);
     if (count === null) return;
     const chunk = buffer.subarray(0, count);
+    // Sized for the next read, which comes after every line of this one is used: twice as
+    // large if this one filled it, small again once a read takes less than an eighth.
+    const size = count === buffer.length
+      ? Math.min(buffer.length * 2, MAX_READ_BUFFER_BYTES)
+      : count < buffer.length / 8
+      ? READ_BUFFER_BYTES
+      : buffer.length;
+    if (size !== buffer.length) buffer = new Uint8Array(size);
     let start = 0;
     let end = chunk.indexOf(NEWLINE);
     while (end !== -1) {

@@ -28,7 +28,14 @@ export class Bans {
 
   constructor(store: Store) {
     this.#store = store;
-    for (const ban of store.bans("ip")) {
+    this.reload();
+  }
+
+  /** Reads the IP bans from the store again: a cluster node does when another node set or
+   * lifted one. */
+  reload(): void {
+    this.#ipBans = [];
+    for (const ban of this.#store.bans("ip")) {
       try {
         this.#ipBans.push({ ban, range: parseIpRange(ban.value) });
       } catch {

@@ -5,6 +5,8 @@
 // the guard's to say (guard.ts); lists and history come a page at a time (pages.ts); the rooms
 // that exist are in rooms.ts, and what operators do in moderation.ts.
 
+import type { ClusterHandlers, ClusterLink, Presence } from "./cluster/link.ts";
+import { RemotePeer } from "./cluster/remote_peer.ts";
 import type { Guard, Verdict } from "./guard.ts";
 import type { Logger } from "./log.ts";
 import { Member } from "./member.ts";
@@ -12,8 +14,14 @@ import { banMessage, Moderation } from "./moderation.ts";
 import { deliverEach, Fanout } from "./fanout.ts";
 import { historyFrame, LARGE_ROOM, listBudget, roomsPage, someNames, usersPage } from "./pages.ts";
 import { Outgoing, type Peer, send } from "./peer.ts";
-import { type Room, Rooms } from "./rooms.ts";
-import { type HistoryPage, type RetentionPolicy, type Store, StoreError } from "./store.ts";
+import { Room, Rooms } from "./rooms.ts";
+import {
+  type HistoryPage,
+  type RetentionPolicy,
+  type Store,
+  StoreError,
+  UnavailableError,
+} from "./store.ts";
 import {
   byteCost,
   type ClientFrame,
@@ -26,6 +34,7 @@ import {
   MAX_TOPIC_LENGTH,
   type MessageFrame,
   nameProblem,
+  type PrivateFrame,
   PROTOCOL_VERSION,
   roomProblem,
   type ServerFrame,
@@ -69,6 +78,8 @@ export interface ChatOptions {
   /** When given, the only rooms there are. */
   fixedRooms: readonly string[] | undefined;
   retention: RetentionPolicy;
+  /** On a cluster node, its link: messages, names and presence go through it. */
+  cluster?: ClusterLink | undefined;
 }
 
 /** Users, rooms and messages. */
@@ -89,6 +100,7 @@ export class Chat {
   /** The bytes a page of a list may take. */
   #listBudget: number;
   #nextMessageId: number;
+  #cluster: ClusterLink | undefined;
   #pruneTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: ChatOptions) {
@@ -99,14 +111,21 @@ export class Chat {
     this.#listBudget = listBudget(options.maxQueueBytes);
     this.#nextMessageId = this.#store.lastMessageId() + 1;
     this.#rooms = new Rooms(this.#store, options);
-    this.#fanout = new Fanout(this.#store, (senders, error) =>
-      // One error per message, to its sender.
-      this.#storeFailed(
-        senders,
-        `storing ${senders.length} message(s)`,
-        error,
-        "Your message could not be stored, so it was not sent",
-      ));
+    const cluster = this.#cluster = options.cluster;
+    this.#fanout = new Fanout(
+      this.#store,
+      (senders, error) =>
+        // One error per message, to its sender.
+        this.#storeFailed(
+          senders,
+          `storing ${senders.length} message(s)`,
+          error,
+          "Your message could not be stored, so it was not sent",
+        ),
+      cluster &&
+        (({ room, sender, frame }) =>
+          cluster.publish(room.key, frame, `${cluster.node}:${sender!.key}`)),
+    );
     this.#moderation = new Moderation({
       guard: this.#guard,
       log: this.#log,
@@ -119,6 +138,7 @@ export class Chat {
       this.#prune();
       this.#pruneTimer = setInterval(() => this.#prune(), PRUNE_INTERVAL_MS);
     }
+    cluster?.attach(this.#clusterHandlers(cluster));
   }
 
   /** How many users have joined. */
@@ -163,6 +183,7 @@ export class Chat {
     if (member.key === undefined) return;
     this.#users.delete(member.key);
     this.#log("info", `${member.label} "${member.name}" left: ${reason}`);
+    this.#cluster?.release(member.key, { ...this.#presence(member), rooms: [], gone: reason });
     for (const room of member.rooms.values()) this.#leaveRoom(member, room, reason);
   }
 
@@ -174,7 +195,16 @@ export class Chat {
   close(): void {
     this.#fanout.flush();
     clearInterval(this.#pruneTimer);
-    for (const member of this.#members.values()) member.checking?.abort();
+    for (const member of this.#members.values()) {
+      member.checking?.abort();
+      if (member.key !== undefined) {
+        this.#cluster?.release(member.key, {
+          ...this.#presence(member),
+          rooms: [],
+          gone: "server_shutdown",
+        });
+      }
+    }
     this.#members.clear();
   }
 
@@ -191,7 +221,8 @@ export class Chat {
         if (room === undefined || !this.#charge(member, frame, bytes)) return;
         const message: MessageFrame = {
           type: "message",
-          id: this.#nextMessageId++,
+          // On a cluster node, the stream's sequence, given as it comes back.
+          id: this.#cluster === undefined ? this.#nextMessageId++ : 0,
           room: room.name,
           from: name,
           text: frame.text,
@@ -207,13 +238,15 @@ export class Chat {
           return this.#reject(member, "no_such_user", `Nobody here is called "${frame.to}"`);
         }
         if (!this.#charge(member, frame, bytes)) return;
-        return this.#send(target, {
+        const message: PrivateFrame = {
           type: "private",
           from: name,
           to: target.name!,
           text: frame.text,
           ts: new Date().toISOString(),
-        });
+        };
+        if (target.peer instanceof RemotePeer) return this.#sendRemote(member, target, message);
+        return this.#send(target, message);
       }
       case "join":
         return this.#join(member, frame.room, frame.history);
@@ -320,6 +353,10 @@ export class Chat {
         `The server is full (${this.#options.maxUsers} users)`,
       );
     }
+    if (this.#cluster !== undefined) {
+      const presence = { ...this.#presence(member), name, rooms: [this.#options.defaultRoom] };
+      if (!await this.#claim(member, key, presence)) return;
+    }
     member.name = name;
     member.key = key;
     member.arrival = ++this.#arrivals;
@@ -379,11 +416,23 @@ export class Chat {
     const key = this.#claimableName(member, to);
     if (key === undefined) return;
     const from = member.name!;
-    this.#users.delete(member.key);
+    if (this.#cluster !== undefined && key !== member.key) {
+      const presence = { ...this.#presence(member), name: to, from };
+      if (!await this.#claim(member, key, presence) || member.key === undefined) return;
+      this.#cluster.release(member.key);
+    }
+    this.#renamed(member, to, key);
+  }
+
+  /** Gives `member` the name `to`, of key `key`, and tells everyone who shares a room. */
+  #renamed(member: Member, to: string, key: string): void {
+    const from = member.name!;
+    this.#users.delete(member.key!);
     this.#users.set(key, member);
     member.name = to;
     member.key = key;
     member.arrival = ++this.#arrivals;
+    if (member.peer instanceof RemotePeer) member.peer.key = key;
     this.#log("info", `${member.label} "${from}" is now "${to}"`);
     const audience = new Set<Member>([member]);
     for (const room of member.rooms.values()) {
@@ -447,6 +496,7 @@ export class Chat {
     room.members.add(member);
     room.arrivals.set(member, ++this.#arrivals);
     member.rooms.set(room.key, room);
+    this.#announce(member);
     const entered: EnteredFrame = { type: "entered", room: room.name, users: others };
     if (room.topic !== undefined) {
       entered.topic = room.topic;
@@ -524,6 +574,7 @@ export class Chat {
     room.members.delete(member);
     room.arrivals.delete(member);
     member.rooms.delete(room.key);
+    if (reason === "part") this.#announce(member);
     if (reason === "part") this.#send(member, left);
     if (room.members.size < LARGE_ROOM) this.#fanout.broadcast(room.members, left);
     this.#rooms.vacated(room);
@@ -559,6 +610,136 @@ export class Chat {
     send(member.peer, frame);
   }
 
+  /** Where a user of this node is, as the cluster keeps it. */
+  #presence(member: Member): Presence {
+    return {
+      name: member.name!,
+      node: this.#cluster!.node,
+      ip: member.ip,
+      rooms: [...member.rooms.values()].map((room) => room.name),
+    };
+  }
+
+  /** Tells the cluster which rooms a user of this node is in now. */
+  #announce(member: Member): void {
+    if (this.#cluster === undefined || member.peer instanceof RemotePeer) return;
+    this.#cluster.announce(member.key!, this.#presence(member));
+  }
+
+  /**
+   * Claims the name of key `key` across the cluster for `member`; says why not and resolves
+   * false if it cannot (taken on another node, NATS out of reach, or the member left meanwhile).
+   */
+  async #claim(member: Member, key: string, presence: Presence): Promise<boolean> {
+    let claimed: boolean;
+    try {
+      claimed = await this.#cluster!.claim(key, presence);
+    } catch (error) {
+      this.#storeFailed([member], `claiming "${presence.name}"`, error, "Your name could not be claimed");
+      return false;
+    }
+    if (!claimed) this.#reject(member, "name_taken", `Name "${presence.name}" is taken`);
+    else if (!this.#present(member)) this.#cluster!.release(key);
+    else return true;
+    return false;
+  }
+
+  /** Sends a private message to a user of another node, through it. */
+  async #sendRemote(member: Member, target: Member, frame: PrivateFrame): Promise<void> {
+    const peer = target.peer as RemotePeer;
+    if (!await this.#cluster!.request(peer.node, { op: "private", to: peer.key, frame })) {
+      this.#reject(member, "no_such_user", `Nobody here is called "${frame.to}"`);
+    }
+  }
+
+  /** What this chat does with what the cluster sends. */
+  #clusterHandlers(cluster: ClusterLink): ClusterHandlers {
+    const local = (key: string) => {
+      const member = this.#users.get(key);
+      return member?.peer instanceof RemotePeer ? undefined : member;
+    };
+    return {
+      message: (frame, origin) => {
+        const at = origin.indexOf(":");
+        const sender = origin.slice(0, at) === cluster.node
+          ? local(origin.slice(at + 1))
+          : undefined;
+        const room = this.#rooms.get(frame.room) ??
+          new Room(frame.room, foldName(frame.room), undefined, undefined, undefined);
+        this.#fanout.arrived({ room, sender, frame });
+      },
+      presence: (key, presence) => this.#remotePresence(cluster, key, presence),
+      private: (to, frame) => {
+        const member = local(to);
+        if (member !== undefined) this.#send(member, frame);
+        return member !== undefined;
+      },
+      close: (to, reason, message) => {
+        const member = local(to);
+        member?.peer.close(reason, message);
+        return member !== undefined;
+      },
+      restored: () => {
+        for (const member of this.#users.values()) this.#announce(member);
+      },
+      topic: (key, { topic, by, ts }) => {
+        const room = this.#rooms.get(key);
+        if (room === undefined) return;
+        room.topic = topic === "" ? undefined : topic;
+        room.topicSetter = topic === "" ? undefined : { by, ts };
+        this.#fanout.notify(room.members, { type: "topic", room: room.name, topic, by, ts });
+      },
+      bans: () => this.#guard.bans.reload(),
+    };
+  }
+
+  /** Brings a user of another node up to date: arrived, renamed, in other rooms, or gone. */
+  #remotePresence(cluster: ClusterLink, key: string, presence: Presence | undefined): void {
+    const member = this.#users.get(key);
+    if (presence?.node === cluster.node) {
+      // This node's own, unless another took its users out, having lost its heartbeat.
+      if (
+        presence.by !== undefined && member !== undefined && !(member.peer instanceof RemotePeer)
+      ) {
+        member.peer.close(
+          "cluster_unavailable",
+          "This server lost touch with the cluster, which took its users out; connect again",
+        );
+      }
+      return;
+    }
+    if (member !== undefined && !(member.peer instanceof RemotePeer)) return;
+    if (presence === undefined || presence.gone !== undefined) {
+      if (member === undefined) return;
+      this.#users.delete(key);
+      for (const room of member.rooms.values()) {
+        this.#leaveRoom(member, room, presence?.gone ?? "disconnected");
+      }
+      return;
+    }
+    let user = member;
+    if (user === undefined) {
+      const before = presence.from && this.#users.get(foldName(presence.from));
+      if (before && before.peer instanceof RemotePeer && before.peer.node === presence.node) {
+        this.#renamed(before, presence.name, key);
+        user = before;
+      } else {
+        user = new Member(new RemotePeer(cluster, this.#log, presence.node, presence.ip, key));
+        user.name = presence.name;
+        user.key = key;
+        user.arrival = ++this.#arrivals;
+        this.#users.set(key, user);
+      }
+    }
+    const rooms = new Set(presence.rooms.map((name) => foldName(name)));
+    for (const room of [...user.rooms.values()]) {
+      if (!rooms.has(room.key)) this.#leaveRoom(user, room, "part");
+    }
+    for (const name of presence.rooms) {
+      if (!user.rooms.has(foldName(name))) this.#enter(user, this.#rooms.open(name).room, 0);
+    }
+  }
+
   #reject(member: Member, code: ErrorCode, message: string): void {
     this.#log("info", `${member.label} refused: ${code}: ${message}`);
     this.#send(member, { type: "error", code, message });
@@ -583,7 +764,11 @@ export class Chat {
    */
   #storeFailed(askers: Iterable<Member>, what: string, error: unknown, message: string): void {
     if (!(error instanceof StoreError)) this.#log("error", `${what} failed: ${error}`);
-    const out = Outgoing.of({ type: "error", code: "store_failed", message });
+    const out = Outgoing.of(
+      error instanceof UnavailableError
+        ? { type: "error", code: "cluster_unavailable", message: `${message}: ${error.message}` }
+        : { type: "error", code: "store_failed", message },
+    );
     deliverEach(askers, (member) => !this.#present(member) || member.peer.deliver(out));
   }
 

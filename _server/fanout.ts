@@ -2,6 +2,8 @@
 // event-loop turn, are written in one transaction, then delivered, each run of messages to one
 // room encoded once into one buffer all its members share. Notices about a room (a join, a leave,
 // a topic) flush what is pending first, so that everyone sees events in the order they happened.
+// On a cluster node the store is JetStream's stream: a message is published, and stored and
+// delivered here only as it comes back through the stream (`arrived`), in the stream's order.
 
 import { clearImmediate, setImmediate } from "node:timers";
 import type { Member } from "./member.ts";
@@ -17,9 +19,13 @@ const MAX_BATCH = 256;
 /** A room message accepted and not yet stored. */
 export interface Pending {
   room: Room;
-  sender: Member;
+  /** Who sent it, if they are connected here: they are not sent their own message. */
+  sender: Member | undefined;
   frame: MessageFrame;
 }
+
+/** Publishes a message to the cluster; resolves once it is stored there. */
+export type Publish = (pending: Pending) => Promise<void>;
 
 /** Called when a batch could not be stored: nobody received it, and its senders are to be told
  * (one sender once per message). */
@@ -31,15 +37,25 @@ export class Fanout {
   #failed: StoreFailure;
   #pending: Pending[] = [];
   #flushTimer: ReturnType<typeof setImmediate> | undefined;
+  #publish: Publish | undefined;
 
-  constructor(store: Store, failed: StoreFailure) {
+  /** With `publish`, messages go to the cluster first, and come back through `arrived`. */
+  constructor(store: Store, failed: StoreFailure, publish?: Publish) {
     this.#store = store;
     this.#failed = failed;
+    this.#publish = publish;
   }
 
   /** Queues a message, to be stored and delivered at the end of the turn, or at once if the
-   * batch is full. */
+   * batch is full; on a cluster node, publishes it. */
   queue(pending: Pending): void {
+    if (this.#publish === undefined) return this.arrived(pending);
+    this.#publish(pending).catch((error) => this.#failed([pending.sender!], error));
+  }
+
+  /** Takes a message stored by the cluster, to be stored here and delivered at the end of the
+   * turn, or at once if the batch is full. */
+  arrived(pending: Pending): void {
     this.#pending.push(pending);
     if (this.#pending.length >= MAX_BATCH) this.flush();
     // setImmediate, not setTimeout(…, 0): in Deno a zero timeout waits a millisecond or two.
@@ -59,7 +75,7 @@ export class Fanout {
         return { ...message, room: room.key };
       }));
     } catch (error) {
-      return this.#failed(batch.map(({ sender }) => sender), error);
+      return this.#failed(batch.flatMap(({ sender }) => sender ?? []), error);
     }
     for (let start = 0, end = 1; start < batch.length; start = end++) {
       while (end < batch.length && batch[end]!.room === batch[start]!.room) end++;

@@ -93,6 +93,17 @@ export class StoreError extends Error {
 }
 
 /**
+ * What a cluster node needs of NATS is out of reach: the operation was not done, and the client
+ * is told `cluster_unavailable` (see cluster/link.ts).
+ */
+export class UnavailableError extends StoreError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UnavailableError";
+  }
+}
+
+/**
  * A database cannot be used: it is damaged, is not a database, is held by another server, or
  * is newer than this Parley. The message is one line that names the file, the cause and what
  * to do, for the command line to print as it is.

@@ -480,12 +480,16 @@ export class ParleyProcess implements AsyncDisposable {
 /**
  * Starts `parley serve` on a free port with an in-memory store and no logging (each can be
  * overridden by `args`, since the last value of an option wins), and waits until it listens.
+ * `store: false` leaves out the store, for a cluster node, which takes no `--db`.
  */
-export async function serveProcess(args: string[] = []): Promise<ParleyProcess & { port: number }> {
+export async function serveProcess(
+  args: string[] = [],
+  options: { store?: boolean } = {},
+): Promise<ParleyProcess & { port: number }> {
+  const store = options.store === false ? [] : ["--db", ":memory:"];
   const server = new ParleyProcess([
     "serve",
-    "--db",
-    ":memory:",
+    ...store,
     "--port",
     "0",
     "--log-level",

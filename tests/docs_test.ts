@@ -193,7 +193,8 @@ Deno.test("the defaults README.md and PROTOCOL.md state are the server's DEFAULT
 
 Deno.test("every @default in ServerOptions is the server's DEFAULTS", async () => {
   const source = await read("server.ts");
-  const block = source.slice(source.indexOf("export interface ServerOptions"));
+  const start = source.indexOf("export interface ServerOptions");
+  const block = source.slice(start, source.indexOf("\n}\n", start));
   const tags = [...block.matchAll(/@default \{(.+?)\}\s*\*\/\s*(\w+)\?:/g)];
   assert(tags.length >= 20, `${tags.length} @default tags found`);
   for (const [, value, option] of tags) {

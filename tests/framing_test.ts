@@ -3,8 +3,8 @@ import { assert, assertEquals, assertLess, assertRejects } from "./_assert.ts";
 import {
   type ByteStream,
   FrameTooLargeError,
+  MAX_READ_BUFFER_BYTES,
   Outbox,
-  READ_BUFFER_BYTES,
   readLines,
 } from "../_net/framing.ts";
 
@@ -72,7 +72,7 @@ Deno.test("readLines never buffers much more than its limit", async () => {
   const limit = 64 * 1024;
   const stream = chunked([new Uint8Array(1024 * 1024).fill(0x41)]);
   await assertRejects(() => collect(stream, limit), FrameTooLargeError);
-  assertLess(stream.consumed, limit + READ_BUFFER_BYTES + 1);
+  assertLess(stream.consumed, limit + MAX_READ_BUFFER_BYTES + 1);
 });
 
 /** A sink that takes at most `most` bytes per write, as a socket may. */

@@ -1,129 +1,39 @@
 // The web page in a real browser: Debian's Chromium, headless, driven by puppeteer-core, against
-// a real server on free ports. Also: the page's files embedded in assets.ts are the ones in _web/,
-// and the page's sanitize.js agrees with the terminal's.
+// a real server on free ports. Also: the page's files embedded in assets.ts are the ones in _web/.
 
-import puppeteer, { type Browser, type Page } from "npm:puppeteer-core@25.16.0";
 import { assert, assertEquals } from "@std/assert";
-import { deadline, join, nextFrame, startServer, tempDir } from "./_helpers.ts";
+import {
+  launch,
+  messages,
+  openPage,
+  readerAfterSeven,
+  RestartableServer,
+  type,
+  waitForMessage,
+  waitForText,
+} from "./_browser.ts";
+import { deno, join, nextFrame } from "./_helpers.ts";
 import { httpUrl } from "./_websocket.ts";
 import { render } from "../_web/build.ts";
-import { sanitize as pageSanitize } from "../_web/sanitize.js";
 import { sanitize } from "../_text/sanitize.ts";
-import { ChatServer } from "../server.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = new URL("./artifacts/", import.meta.url);
 
 Deno.test("web: assets.ts holds the files in _web/ as they are (`deno task web` makes it)", async () => {
   const generated = await Deno.readTextFile(new URL("../_web/assets.ts", import.meta.url));
-  assert(generated === await render(), "assets.ts is out of date: run `deno task web`");
+  assert(generated === await render(deno()), "assets.ts is out of date: run `deno task web`");
 });
-
-Deno.test("web: the page's sanitize agrees with the terminal's on every code point", () => {
-  let checked = 0;
-  for (let code = 0; code <= 0x10ffff; code++) {
-    if (code >= 0xd800 && code <= 0xdfff) continue;
-    const char = String.fromCodePoint(code);
-    if (pageSanitize(char) !== sanitize(char)) {
-      throw new Error(`U+${code.toString(16)}: ${pageSanitize(char)} != ${sanitize(char)}`);
-    }
-    checked++;
-  }
-  assertEquals(checked, 0x110000 - 0x800);
-  assertEquals(pageSanitize("a\x1b[2J\u202eb\n"), "a␛[2J⟨U+202E⟩b\n");
-});
-
-/** Chromium, headless, with a profile of its own that is removed after. */
-async function launch(): Promise<Browser & AsyncDisposable> {
-  const profile = await Deno.makeTempDir({ prefix: "parley-chromium-" });
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    // An environment of its own: the test's is not read (nor needs permission to be).
-    env: { PATH: "/usr/bin:/bin", HOME: profile },
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      `--user-data-dir=${profile}`,
-    ],
-  });
-  return Object.assign(browser, {
-    async [Symbol.asyncDispose]() {
-      await browser.close();
-      await Deno.remove(profile, { recursive: true });
-    },
-  });
-}
-
-/** A page in a context of its own (its own localStorage), joined as `name`. */
-async function openPage(
-  browser: Browser,
-  server: ChatServer,
-  name: string,
-  dialogs: string[],
-): Promise<Page> {
-  const context = await browser.createBrowserContext();
-  const page = await context.newPage();
-  page.on("dialog", (dialog) => {
-    dialogs.push(dialog.message());
-    dialog.dismiss().catch(() => {});
-  });
-  await page.setViewport({ width: 1100, height: 700 });
-  await page.goto(httpUrl(server) + "/");
-  await page.waitForSelector("#login-name", { visible: true, timeout: 10_000 });
-  await page.type("#login-name", name);
-  await page.keyboard.press("Enter");
-  await waitForText(page, "#status", `connected as ${name}`);
-  return page;
-}
-
-async function waitForText(page: Page, selector: string, text: string, ms = 10_000) {
-  // A string, run in the page: this file is type-checked without the DOM's types.
-  await page.waitForFunction(
-    `document.querySelector(${JSON.stringify(selector)})?.textContent?.includes(${
-      JSON.stringify(text)
-    })`,
-    { timeout: ms },
-  );
-}
-
-/** The texts of the message lines shown in the current room, in order. */
-function messages(page: Page): Promise<string[]> {
-  return page.$$eval("#log li.message .text", (spans) => spans.map((s) => s.textContent ?? ""));
-}
-
-async function waitForMessage(page: Page, text: string, ms = 10_000) {
-  await page.waitForFunction(
-    `[...document.querySelectorAll("#log li.message .text")].some((s) => s.textContent === ${
-      JSON.stringify(text)
-    })`,
-    { timeout: ms },
-  );
-}
-
-async function type(page: Page, text: string) {
-  await page.focus("#input");
-  await page.keyboard.type(text);
-  await page.keyboard.press("Enter");
-}
 
 Deno.test({
   name:
     "web: pages and a terminal-protocol client talk; markup stays text; a late page sees history; screenshots",
   async fn() {
-    await using dir = await tempDir();
-    const db = `${dir.path}/chat.db`;
-    let server = startServer({ httpPort: 0, db });
-    const httpPort = server.httpAddr!.port;
+    await using restartable = await RestartableServer.start();
+    let server = restartable.server;
     await using browser = await launch();
     const dialogs: string[] = [];
-    const alice = await openPage(browser, server, "alice", dialogs);
-    const bob = await openPage(browser, server, "bob", dialogs);
+    const alice = await openPage(browser, server, "alice", { dialogs });
+    const bob = await openPage(browser, server, "bob", { dialogs });
     const carol = await join(server, "carol");
     try {
       // Every way: page to page and client, client to both pages.
@@ -195,7 +105,7 @@ Deno.test({
       await taken.browserContext().close();
 
       // A page that joins late sees the room's history, in order.
-      const late = await openPage(browser, server, "dave", dialogs);
+      const late = await openPage(browser, server, "dave", { dialogs });
       await waitForMessage(late, "while bob was away");
       const history = [
         ...expected,
@@ -227,7 +137,7 @@ Deno.test({
         await alice.$eval("#input", (box) => (box as unknown as { value: string }).value),
         "typed while offline",
       );
-      server = startServer({ httpPort, db });
+      server = restartable.restart();
       await waitForText(alice, "#status", "connected as alice", 20_000);
       await waitForText(bob, "#status", "connected as bob", 20_000);
       await using erin = await join(server, "erin");
@@ -249,23 +159,13 @@ Deno.test({
       assertEquals(dialogs, []);
     } finally {
       carol.close();
-      await deadline(server.shutdown(), 10_000, "the server to shut down");
     }
   },
 });
 
 Deno.test("web: a page shows the last messages on entering, and earlier ones on asking", async () => {
-  await using server = startServer({ httpPort: 0, history: 3 });
-  await using browser = await launch();
-  const dialogs: string[] = [];
-  {
-    await using writer = await join(server, "writer");
-    for (let i = 1; i <= 7; i++) writer.send(`message ${i}`);
-    await writer.ping();
-  }
-  const page = await openPage(browser, server, "reader", dialogs);
-  await waitForMessage(page, "message 7");
-  assertEquals(await messages(page), ["message 5", "message 6", "message 7"]);
+  await using reader = await readerAfterSeven();
+  const { page, dialogs } = reader;
   // The page asks for 50 at a time: the four earlier ones come in one page, and no more remain.
   await page.click("#log button.earlier");
   await waitForMessage(page, "message 1");

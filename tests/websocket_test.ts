@@ -29,7 +29,6 @@ Deno.test("websocket: the page, /status and 404, every response with the securit
     ["/", 200, "text/html; charset=utf-8"],
     ["/app.js", 200, "text/javascript; charset=utf-8"],
     ["/style.css", 200, "text/css; charset=utf-8"],
-    ["/sanitize.js", 200, "text/javascript; charset=utf-8"],
     ["/status", 200, "application/json"],
     ["/nope", 404, "text/plain; charset=utf-8"],
     ["/ws", 426, "text/plain; charset=utf-8"],
