@@ -635,7 +635,12 @@ export class Chat {
     try {
       claimed = await this.#cluster!.claim(key, presence);
     } catch (error) {
-      this.#storeFailed([member], `claiming "${presence.name}"`, error, "Your name could not be claimed");
+      this.#storeFailed(
+        [member],
+        `claiming "${presence.name}"`,
+        error,
+        "Your name could not be claimed",
+      );
       return false;
     }
     if (!claimed) this.#reject(member, "name_taken", `Name "${presence.name}" is taken`);
