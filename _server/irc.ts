@@ -96,6 +96,10 @@ interface Context {
 /** Each room message's lines, made once for every IRC reader: [without tags, with `time`]. */
 const rendered = new WeakMap<MessageFrame, (Uint8Array | undefined)[]>();
 
+/** A run of room messages delivered together, its lines joined once for every IRC reader, in
+ * the same two forms: a room's readers share one buffer, as NDJSON readers do. */
+const joined = new WeakMap<Outgoing, (Uint8Array | undefined)[]>();
+
 /** A user's source in IRC lines: `nick!nick@parley`. */
 function source(name: string): string {
   return `${name}!${name}@${SERVER}`;
@@ -143,6 +147,20 @@ class IrcSession implements LineSession {
   }
 
   encode(out: Outgoing): Uint8Array {
+    if (out.frames.length > 1 && out.frames[0]!.type === "message") {
+      const index = this.#caps.has("server-time") ? 1 : 0;
+      let forms = joined.get(out);
+      if (forms === undefined) {
+        if (!out.frames.every((frame) => frame.type === "message")) return this.#encode(out);
+        joined.set(out, forms = [undefined, undefined]);
+      }
+      return forms[index] ??= this.#encode(out);
+    }
+    return this.#encode(out);
+  }
+
+  /** The lines that carry `out` to this reader. */
+  #encode(out: Outgoing): Uint8Array {
     const parts: Uint8Array[] = [];
     for (const frame of out.frames) {
       const bytes = frame.type === "message" ? this.#message(frame) : this.#render(frame);

@@ -5,10 +5,17 @@
 
 import { LARGE_ROOM } from "../_server/chat.ts";
 import { combine } from "./_fanout.ts";
-import type { ClientSpec } from "./_control.ts";
+import type { ClientSpec, Via } from "./_control.ts";
 import { count, percent, round, type ScenarioResult, showProgress } from "./_report.ts";
-import { type CommonOptions, Setup, shares } from "./_setup.ts";
-import type { HeapUsage } from "./_server.ts";
+import {
+  againstNgircd,
+  type CommonOptions,
+  ngircdNotes,
+  Setup,
+  shares,
+  sideBySide,
+} from "./_setup.ts";
+import type { HeapUsage, ServerKind } from "./_server.ts";
 import type { ProfileSummary } from "./_profile.ts";
 
 /** Connection-scale parameters. */
@@ -21,19 +28,21 @@ export interface ConnsOptions extends CommonOptions {
 /** What one server measured with C idle connections. */
 export interface ConnsFigures {
   server: string;
+  /** Connections registered: all asked for, but for ngIRCd when it ran out of time. */
+  connections: number;
   rssBeforeKiB: number;
   rssAfterKiB: number;
-  /** RSS after a full garbage collection, and after the broadcast. */
+  /** RSS after a full garbage collection (ngIRCd: half a second later), and after the broadcast. */
   rssAfterGcKiB: number;
   rssFinalKiB: number;
   rssPerConnKiB: number;
   rssPerConnAfterGcKiB: number;
-  /** V8's view, before the connections and after them and a full GC. */
-  heapBefore: HeapUsage;
-  heapAfter: HeapUsage;
-  heapAfterGc: HeapUsage;
-  heapPerConnKiB: number;
-  buffersPerConnKiB: number;
+  /** V8's view, for the servers in Deno: before the connections, after them and a full GC. */
+  heapBefore?: HeapUsage;
+  heapAfter?: HeapUsage;
+  heapAfterGc?: HeapUsage;
+  heapPerConnKiB?: number;
+  buffersPerConnKiB?: number;
   registerSeconds: number;
   joinNoticesSeconds: number;
   joinNotices: number;
@@ -70,24 +79,43 @@ async function until(value: () => number, target: number, idleMs: number): Promi
   return last;
 }
 
-/** Registers C idle connections on one server and measures it. */
+/**
+ * Join notices that `c` clients joining one room one after another receive in all: Parley tells
+ * the room of each join until it is large, ngIRCd always; on IRC each client also hears its own
+ * JOIN; the relay tells nobody.
+ */
+function joinNotices(kind: ServerKind, via: Via, c: number): number {
+  if (kind === "relay") return 0;
+  const told = kind === "ngircd" ? c : Math.min(c, LARGE_ROOM);
+  return told * (told - 1) / 2 + (via === "irc" ? c : 0);
+}
+
+/**
+ * How long ngIRCd may take to register the connections: those not started by then are not. It
+ * slows as the channel grows (it tells every member of every join) and, near 4,000 members on
+ * this machine, stops answering newcomers: each is given up on after 30 s.
+ */
+const NGIRCD_DEADLINE_MS = 120_000;
+const NGIRCD_TIMEOUT_MS = 30_000;
+
+/** Registers C idle connections on one server, taking `via`, and measures it. */
 export async function measureConns(
-  kind: "parley" | "relay",
+  kind: ServerKind,
   options: ConnsOptions,
+  via: Via = "tcp",
 ): Promise<{ figures: ConnsFigures; notes: string[] }> {
   const c = options.conns;
-  const setup = await Setup.start({ kind, db: "file", inspect: true }, c + 1, options);
-  const label = kind === "relay" ? "relay" : "parley";
+  // V8's view of the heap, for the servers in Deno.
+  const inspect = kind !== "ngircd";
+  const setup = await Setup.start({ kind, db: "file", inspect, via }, c + 1, options);
+  const label = kind === "parley" ? via === "irc" ? "parley (irc)" : "parley" : kind;
   let closed = false;
   try {
     const { generators, server } = setup;
     await sleep(500);
     const rssBeforeKiB = server.rssKiB();
-    const heapBefore = await server.heap(true);
-    // Parley tells everyone in the room of each join until the room is large; the relay tells
-    // nobody.
-    const announced = Math.min(c, LARGE_ROOM);
-    const notices = kind === "parley" ? announced * (announced - 1) / 2 : 0;
+    const heapBefore = inspect ? await server.heap(true) : undefined;
+    let notices = joinNotices(kind, via, c);
     const meter = setup.meter();
     const stop = showProgress(() => {
       const progress = generators.progress();
@@ -97,21 +125,36 @@ export async function measureConns(
         count(server.rssKiB())
       } KiB, server CPU ${shares([meter.serverShare()])}`;
     });
-    let registerSeconds, noticeSeconds, joined, rssAfterKiB, registerCpuSeconds;
+    let registerSeconds, noticeSeconds, joined, rssAfterKiB, registerCpuSeconds, members;
+    const notes: string[] = [];
     try {
       const clients = Array.from({ length: c }, (_, i): ClientSpec => ({
         name: `c${i}`,
         role: "recv",
+        ...via === "tcp" ? {} : { via },
       }));
       const registered = await generators.connect(server.port, clients, {
         bufferBytes: 16_384,
         concurrency: 64,
-        timeoutMs: 120_000,
+        ports: server.ports,
+        ...kind === "ngircd"
+          ? { timeoutMs: NGIRCD_TIMEOUT_MS, deadlineMs: NGIRCD_DEADLINE_MS }
+          : { timeoutMs: 120_000 },
       });
-      if (registered.failed > 0) {
-        throw new Error(`${registered.failed} connection(s) failed: ${registered.errors[0]}`);
-      }
+      members = registered.connected;
       registerSeconds = meter.seconds;
+      if (registered.failed > 0) {
+        if (kind !== "ngircd") {
+          throw new Error(`${registered.failed} connection(s) failed: ${registered.errors[0]}`);
+        }
+        // What ngIRCd manages in the time is the figure: measured with the clients it took.
+        notes.push(
+          `ngircd registered ${count(members)} of ${count(c)} clients into one channel in ${
+            round(registerSeconds, 1)
+          } s (${registered.errors[0]}); the figures below are for ${count(members)}.`,
+        );
+        notices = joinNotices(kind, via, members);
+      }
       joined = await until(() => generators.progress().joined, notices, 30_000);
       noticeSeconds = meter.seconds;
       registerCpuSeconds = meter.serverSeconds();
@@ -121,16 +164,23 @@ export async function measureConns(
       stop();
     }
     // How much of that is garbage from registering, which a collection would free?
-    const heapAfter = await server.heap(false);
-    const heapAfterGc = await server.heap(true);
+    const heapAfter = inspect ? await server.heap(false) : undefined;
+    const heapAfterGc = inspect ? await server.heap(true) : undefined;
     await sleep(500);
     const rssAfterGcKiB = server.rssKiB();
 
-    // One more client, which every idle one hears join, sends one message to all of them.
-    const sender: ClientSpec = { name: "speaker", role: "send", sid: 0 };
+    // One more client, which every idle one hears join if the room tells, sends one message to
+    // all of them.
+    const sender: ClientSpec = {
+      name: "speaker",
+      role: "send",
+      sid: 0,
+      ...via === "tcp" ? {} : { via },
+    };
     const before = generators.progress().joined;
-    await generators.connect(server.port, [sender], { bufferBytes: 65_536 });
-    if (kind === "parley") await until(() => generators.progress().joined, before + c, 30_000);
+    await generators.connect(server.port, [sender], { bufferBytes: 65_536, ports: server.ports });
+    const heard = joinNotices(kind, via, members + 1) - joinNotices(kind, via, members);
+    await until(() => generators.progress().joined, before + heard, 30_000);
     const broadcast = combine(
       await generators.run(() => ({
         perSender: [1],
@@ -143,19 +193,23 @@ export async function measureConns(
     const summary = await setup.close();
     closed = true;
 
+    const perConn = (kib: number) => round(kib / members, 2);
     const figures: ConnsFigures = {
       server: label,
+      connections: members,
       rssBeforeKiB,
       rssAfterKiB,
       rssAfterGcKiB,
       rssFinalKiB,
-      rssPerConnKiB: round((rssAfterKiB - rssBeforeKiB) / c, 1),
-      rssPerConnAfterGcKiB: round((rssAfterGcKiB - rssBeforeKiB) / c, 1),
-      heapBefore,
-      heapAfter,
-      heapAfterGc,
-      heapPerConnKiB: round((heapAfterGc.usedKiB - heapBefore.usedKiB) / c, 2),
-      buffersPerConnKiB: round((heapAfterGc.backingKiB - heapBefore.backingKiB) / c, 2),
+      rssPerConnKiB: round((rssAfterKiB - rssBeforeKiB) / members, 1),
+      rssPerConnAfterGcKiB: round((rssAfterGcKiB - rssBeforeKiB) / members, 1),
+      ...heapBefore === undefined || heapAfter === undefined || heapAfterGc === undefined ? {} : {
+        heapBefore,
+        heapAfter,
+        heapAfterGc,
+        heapPerConnKiB: perConn(heapAfterGc.usedKiB - heapBefore.usedKiB),
+        buffersPerConnKiB: perConn(heapAfterGc.backingKiB - heapBefore.backingKiB),
+      },
       registerSeconds: round(registerSeconds, 3),
       joinNoticesSeconds: round(noticeSeconds, 3),
       joinNotices: joined,
@@ -170,13 +224,17 @@ export async function measureConns(
       serverArgs: server.args,
     };
     if (summary.profile !== undefined) figures.profile = summary.profile;
-    const notes = [
-      `${label}: per connection ${figures.rssPerConnKiB} KiB of RSS, ${figures.rssPerConnAfterGcKiB} KiB after a full GC, of which ${figures.heapPerConnKiB} KiB of JavaScript heap and ${figures.buffersPerConnKiB} KiB of buffers.`,
+    notes.push(
+      figures.heapPerConnKiB === undefined
+        ? `${label}: per connection ${figures.rssPerConnKiB} KiB of RSS.`
+        : `${label}: per connection ${figures.rssPerConnKiB} KiB of RSS, ${figures.rssPerConnAfterGcKiB} KiB after a full GC, of which ${figures.heapPerConnKiB} KiB of JavaScript heap and ${figures.buffersPerConnKiB} KiB of buffers.`,
       ...summary.notes,
-    ];
-    if (kind === "parley") {
+    );
+    if (kind !== "relay") {
       notes.push(
-        `parley: ${count(joined)} of ${count(notices)} join notices delivered while registering; ` +
+        `${label}: ${count(joined)} of ${
+          count(notices)
+        } join notices delivered while registering; ` +
           `the server used ${round(registerCpuSeconds, 1)} s of CPU for it.`,
       );
     }
@@ -186,24 +244,31 @@ export async function measureConns(
   }
 }
 
-/** `conns`: memory per idle connection, and the time for one message to reach all. */
+/**
+ * `conns`: memory per idle connection, and the time for one message to reach all; Parley and the
+ * reference relay, and with ngIRCd, Parley with every client on its IRC gateway and ngIRCd.
+ */
 export async function conns(options: ConnsOptions): Promise<ScenarioResult> {
   const parley = await measureConns("parley", options);
+  const irc = await againstNgircd(options, (kind, via) => measureConns(kind, options, via));
   const relay = await measureConns("relay", options);
+  const ngircd = irc?.ngircd.figures;
   const row = (figures: ConnsFigures) => [
     figures.server,
-    count(options.conns),
+    count(figures.connections),
     count(figures.rssBeforeKiB),
     count(figures.rssAfterKiB),
     figures.rssPerConnKiB,
-    figures.rssPerConnAfterGcKiB,
-    figures.heapPerConnKiB,
-    figures.buffersPerConnKiB,
+    figures.heapPerConnKiB === undefined ? "–" : figures.rssPerConnAfterGcKiB,
+    figures.heapPerConnKiB ?? "–",
+    figures.buffersPerConnKiB ?? "–",
     figures.registerSeconds,
     figures.broadcastMs,
     percent(figures.completion),
+    ...ngircd === undefined ? [] : [round(figures.rssPerConnKiB / ngircd.rssPerConnKiB, 2)],
   ];
   const perConn = parley.figures.rssPerConnKiB;
+  const { rows } = sideBySide([parley], irc, relay);
   return {
     scenario: "conns",
     table: {
@@ -219,15 +284,21 @@ export async function conns(options: ConnsOptions): Promise<ScenarioResult> {
         "register s",
         "1 msg to all ms",
         "complete",
+        ...ngircd === undefined ? [] : ["KiB/conn × ngIRCd"],
       ],
-      rows: [row(parley.figures), row(relay.figures)],
+      rows: rows.map(row),
     },
     figures: {
       params: { conns: options.conns, settle: options.settle, generators: options.generators },
       parley: parley.figures,
       relay: relay.figures,
+      ...irc === undefined ? {} : {
+        parley_irc: irc.irc.figures,
+        ngircd,
+        rssPerConnOverNgircd: round(perConn / ngircd!.rssPerConnKiB, 3),
+      },
       rssPerConnKiB: perConn,
-      completion: Math.min(parley.figures.completion, relay.figures.completion),
+      completion: Math.min(...rows.map((figures) => figures.completion)),
     },
     targets: [{
       name: `Parley's RSS per idle connection at ${count(options.conns)} connections`,
@@ -236,6 +307,11 @@ export async function conns(options: ConnsOptions): Promise<ScenarioResult> {
       unit: "KiB",
       met: perConn < 30,
     }],
-    notes: [...parley.notes, ...relay.notes],
+    notes: [
+      ...ngircdNotes(options),
+      ...parley.notes,
+      ...irc === undefined ? [] : [...irc.irc.notes, ...irc.ngircd.notes],
+      ...relay.notes,
+    ],
   };
 }

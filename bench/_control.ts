@@ -8,9 +8,8 @@ import type { HistogramData } from "./_histogram.ts";
 export type Role = "recv" | "send";
 
 /**
- * The ways in a receiver can take: NDJSON over TCP (`tcp`), the IRC gateway (`irc`, `parley
- * serve --irc-port`) or the WebSocket endpoint (`ws`, `--http-port`, at `/ws`). Senders always
- * speak NDJSON over TCP.
+ * The ways in a client can take: NDJSON over TCP (`tcp`), IRC (`irc`: Parley's gateway, `parley
+ * serve --irc-port`, or ngIRCd) or the WebSocket endpoint (`ws`, `--http-port`, at `/ws`).
  */
 export type Via = "tcp" | "irc" | "ws";
 
@@ -27,7 +26,7 @@ export interface ClientSpec {
   role: Role;
   /** For a sender: its index among all senders (0 to S-1). */
   sid?: number;
-  /** For a receiver: the way in it takes (default `tcp`). */
+  /** The way in it takes (default `tcp`). */
   via?: Via;
 }
 
@@ -43,6 +42,8 @@ export interface ConnectRequest {
   concurrency: number;
   /** Give up on a client that has no `welcome` after this long. */
   timeoutMs: number;
+  /** Start no client after this long: those left count as failed. */
+  deadlineMs?: number;
 }
 
 /** Churn: short-lived clients that connect, register, stay a while, and quit. */
@@ -168,6 +169,11 @@ export function sendFrame(text: string, pad = 0): string {
   return pad > 0
     ? `{"type":"send","text":"${text}","pad":"${"x".repeat(pad)}"}\n`
     : `{"type":"send","text":"${text}"}\n`;
+}
+
+/** The bench's message as an IRC client sends it: a PRIVMSG to the bench's room. */
+export function privmsgLine(text: string): string {
+  return `PRIVMSG #lobby :${text}\r\n`;
 }
 
 /**

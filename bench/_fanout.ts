@@ -4,7 +4,20 @@
 
 import { type ClientSpec, RELAY_PADDING, type RunReply, type Via, VIAS } from "./_control.ts";
 import { Histogram, type Percentiles } from "./_histogram.ts";
-import { type CommonOptions, type CpuUse, disturbance, Setup, shares } from "./_setup.ts";
+import {
+  againstNgircd,
+  type CommonOptions,
+  type CpuUse,
+  disturbance,
+  type Limit,
+  limitNote,
+  limitOf,
+  ngircdNotes,
+  Setup,
+  shares,
+  sideBySide,
+} from "./_setup.ts";
+import type { ServerKind } from "./_server.ts";
 import type { ProfileSummary } from "./_profile.ts";
 import {
   count,
@@ -55,6 +68,8 @@ export interface FanoutFigures extends CpuUse {
   latencyMs: Percentiles;
   /** Server CPU time per delivery: what it costs, whoever the bottleneck was. */
   serverCpuUsPerDelivery: number;
+  /** What set the pace: the generators, the server, or round trips through the window. */
+  limit: Limit;
   serverRssKiB: number;
   errors: Record<string, number>;
   dropped: number;
@@ -63,18 +78,35 @@ export interface FanoutFigures extends CpuUse {
   profile?: ProfileSummary;
 }
 
-/** The clients of a room: receivers `r0`.. (taking `via`), then senders `s0`.. */
-export function population(receivers: number, senders: number, via: Via = "tcp"): ClientSpec[] {
+/** The clients of a room: receivers `r0`.. (taking `via`), then senders `s0`.. (`sendersVia`). */
+export function population(
+  receivers: number,
+  senders: number,
+  via: Via = "tcp",
+  sendersVia: Via = "tcp",
+): ClientSpec[] {
+  const taking = (way: Via) => way === "tcp" ? {} : { via: way };
   return [
     ...Array.from(
       { length: receivers },
-      (_, i): ClientSpec => ({ name: `r${i}`, role: "recv", ...via === "tcp" ? {} : { via } }),
+      (_, i): ClientSpec => ({ name: `r${i}`, role: "recv", ...taking(via) }),
     ),
     ...Array.from(
       { length: senders },
-      (_, sid): ClientSpec => ({ name: `s${sid}`, role: "send", sid }),
+      (_, sid): ClientSpec => ({ name: `s${sid}`, role: "send", sid, ...taking(sendersVia) }),
     ),
   ];
+}
+
+/**
+ * A run's name in reports: its server's ({@linkcode ServerProcess.label}), and `all irc` when
+ * Parley's senders take its IRC gateway too.
+ */
+export function runLabel(setup: Setup, sendersVia: Via): string {
+  const label = setup.server.label;
+  return setup.server.spec.kind === "parley" && sendersVia === "irc"
+    ? label.replace(", irc)", ", all irc)")
+    : label;
 }
 
 /** Sums the generators' answers to one run. */
@@ -99,21 +131,23 @@ export function combine(replies: RunReply[]) {
   return { latency, errors, received, expected, dropped, seconds, firstSendUs, lastReceiveUs };
 }
 
-/** Runs fan-out once against one server, its receivers taking `via`. */
+/** Runs fan-out once against one server, its receivers taking `via`, its senders `sendersVia`. */
 export async function measureFanout(
-  kind: "parley" | "relay",
+  kind: ServerKind,
   db: "file" | "memory",
   options: FanoutOptions,
   via: Via = "tcp",
+  sendersVia: Via = "tcp",
 ): Promise<{ figures: FanoutFigures; notes: string[] }> {
   const { receivers, senders, messages, window } = options;
   const clients = receivers + senders;
   const setup = await Setup.start({ kind, db, via }, clients, options);
-  const label = setup.server.label;
+  const label = runLabel(setup, sendersVia);
   let closed = false;
   try {
     const { generators, server } = setup;
-    const joined = await generators.connect(server.port, population(receivers, senders, via), {
+    const everyone = population(receivers, senders, via, sendersVia);
+    const joined = await generators.connect(server.port, everyone, {
       bufferBytes: 65_536,
       ports: server.ports,
     });
@@ -153,6 +187,7 @@ export async function measureFanout(
     const wallSeconds = meter.seconds;
     const serverSeconds = meter.serverSeconds();
     const use = meter.cpuUse();
+    const limit = limitOf(use, options);
     const serverRssKiB = server.rssKiB();
     const summary = await setup.close();
     closed = true;
@@ -168,6 +203,7 @@ export async function measureFanout(
       latencyMs: result.latency.percentiles(),
       ...use,
       serverCpuUsPerDelivery: round(serverSeconds * 1e6 / result.received, 3),
+      limit,
       serverRssKiB,
       errors: result.errors,
       dropped: result.dropped,
@@ -175,21 +211,14 @@ export async function measureFanout(
     };
     if (summary.profile !== undefined) figures.profile = summary.profile;
     const notes = summary.notes;
-    notes.push(...disturbance(label, use));
-    if (use.generatorCpuPercent.some((percent) => percent > 90)) {
-      notes.push(
-        `warning: a load generator used ${
-          use.generatorCpuPercent.map((percent) => `${percent}%`).join(", ")
-        } of a core against ${label}: it may be the bottleneck (try --generators)`,
-      );
-    }
+    notes.push(...disturbance(label, use), ...limitNote(label, limit, use));
     return { figures, notes };
   } finally {
     if (!closed) await setup.close();
   }
 }
 
-function fanoutRow(figures: FanoutFigures): (string | number)[] {
+function fanoutRow(figures: FanoutFigures, ngircd?: FanoutFigures): (string | number)[] {
   return [
     figures.server,
     count(figures.deliveriesPerSecond),
@@ -199,7 +228,12 @@ function fanoutRow(figures: FanoutFigures): (string | number)[] {
     `${figures.serverCpuPercent}%`,
     figures.serverCpuUsPerDelivery,
     figures.generatorCpuPercent.map((share) => `${share}%`).join(" "),
+    figures.limit,
     count(figures.serverRssKiB),
+    ...ngircd === undefined ? [] : [
+      round(figures.deliveriesPerSecond / ngircd.deliveriesPerSecond, 2),
+      round(figures.serverCpuUsPerDelivery / ngircd.serverCpuUsPerDelivery, 2),
+    ],
   ];
 }
 
@@ -212,8 +246,15 @@ const FANOUT_COLUMNS = [
   "server CPU",
   "CPU µs/delivery",
   "generators CPU",
+  "limited by",
   "RSS KiB",
 ];
+
+/** The columns a table adds when ngIRCd ran: each row's figures over ngIRCd's. */
+const FANOUT_NGIRCD_COLUMNS = ["deliveries/s × ngIRCd", "CPU/delivery × ngIRCd"];
+
+/** The issue's limit on Parley's CPU per delivery in fan-out, as a multiple of ngIRCd's. */
+const CPU_OVER_NGIRCD = 0.6;
 
 function params(options: FanoutOptions) {
   return {
@@ -228,7 +269,8 @@ function params(options: FanoutOptions) {
 
 /**
  * `fanout`: Parley against the reference relay, same load; with `receiversVia`, Parley once
- * more for each other way in, compared with its TCP run.
+ * more for each other way in, compared with its TCP run; with ngIRCd, Parley with every client
+ * on its IRC gateway and ngIRCd, the same way, compared by CPU per delivery.
  */
 export async function fanout(options: FanoutOptions): Promise<ScenarioResult> {
   const vias = receiverVias(options.receiversVia);
@@ -237,6 +279,10 @@ export async function fanout(options: FanoutOptions): Promise<ScenarioResult> {
     runs.push({ via, ...await measureFanout("parley", "file", options, via) });
   }
   const parley = runs[0]!;
+  const irc = await againstNgircd(
+    options,
+    (kind, via) => measureFanout(kind, "file", options, via, via),
+  );
   const relay = await measureFanout("relay", "memory", options);
   const ratio = parley.figures.deliveriesPerSecond / relay.figures.deliveriesPerSecond;
   const efficiency = relay.figures.serverCpuUsPerDelivery / parley.figures.serverCpuUsPerDelivery;
@@ -244,11 +290,15 @@ export async function fanout(options: FanoutOptions): Promise<ScenarioResult> {
     ...run,
     overTcp: run.figures.deliveriesPerSecond / parley.figures.deliveriesPerSecond,
   }));
+  const ngircd = irc?.ngircd.figures;
+  const cpuOverNgircd = (figures: FanoutFigures) =>
+    round(figures.serverCpuUsPerDelivery / ngircd!.serverCpuUsPerDelivery, 3);
+  const { rows, sides } = sideBySide(runs, irc, relay);
   return {
     scenario: "fanout",
     table: {
-      columns: FANOUT_COLUMNS,
-      rows: [...runs.map((run) => fanoutRow(run.figures)), fanoutRow(relay.figures)],
+      columns: [...FANOUT_COLUMNS, ...ngircd === undefined ? [] : FANOUT_NGIRCD_COLUMNS],
+      rows: rows.map((figures) => fanoutRow(figures, ngircd)),
     },
     figures: {
       params: { ...params(options), ...others.length > 0 ? { receiversVia: vias } : {} },
@@ -260,7 +310,13 @@ export async function fanout(options: FanoutOptions): Promise<ScenarioResult> {
         [`parley_${run.via}`, run.figures],
         [`${run.via}OverTcp`, round(run.overTcp, 3)],
       ])),
-      completion: Math.min(relay.figures.completion, ...runs.map((run) => run.figures.completion)),
+      ...irc === undefined ? {} : {
+        parley_all_irc: irc.irc.figures,
+        ngircd,
+        cpuPerDeliveryOverNgircd: cpuOverNgircd(parley.figures),
+        ircCpuPerDeliveryOverNgircd: cpuOverNgircd(irc.irc.figures),
+      },
+      completion: Math.min(...rows.map((figures) => figures.completion)),
     },
     targets: [
       {
@@ -277,6 +333,16 @@ export async function fanout(options: FanoutOptions): Promise<ScenarioResult> {
         unit: "×",
         met: run.overTcp >= 0.7,
       })),
+      ...sides.map(({ name, figures }) => {
+        const value = cpuOverNgircd(figures);
+        return {
+          name: `Parley's server CPU per delivery in fan-out over ${name}, × ngIRCd's`,
+          value,
+          limit: CPU_OVER_NGIRCD,
+          unit: "×",
+          met: value <= CPU_OVER_NGIRCD,
+        };
+      }),
     ],
     notes: [
       `Parley delivers ${percent(ratio)} of the reference relay's deliveries per second, and ${
@@ -287,7 +353,16 @@ export async function fanout(options: FanoutOptions): Promise<ScenarioResult> {
           count(run.figures.deliveriesPerSecond)
         } against ${count(parley.figures.deliveriesPerSecond)}).`
       ),
+      ...sides.map(({ name, figures }) =>
+        `Parley over ${name} uses ${
+          cpuOverNgircd(figures)
+        }× ngIRCd's server CPU per delivery (${figures.serverCpuUsPerDelivery} µs against ${
+          ngircd!.serverCpuUsPerDelivery
+        } µs).`
+      ),
+      ...ngircdNotes(options),
       ...runs.flatMap((run) => run.notes),
+      ...irc === undefined ? [] : [...irc.irc.notes, ...irc.ngircd.notes],
       ...relay.notes,
     ],
   };

@@ -136,7 +136,13 @@ export class Generators {
   async connect(
     port: number,
     clients: ClientSpec[],
-    options: { bufferBytes: number; concurrency?: number; timeoutMs?: number; ports?: Ports },
+    options: {
+      bufferBytes: number;
+      concurrency?: number;
+      timeoutMs?: number;
+      deadlineMs?: number;
+      ports?: Ports;
+    },
   ): Promise<ConnectReply> {
     const replies = await Promise.all(this.all.map((generator, g) =>
       generator.request({
@@ -147,6 +153,7 @@ export class Generators {
         bufferBytes: options.bufferBytes,
         concurrency: options.concurrency ?? 32,
         timeoutMs: options.timeoutMs ?? 60_000,
+        ...options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs },
       })
     ));
     const total: ConnectReply = { connected: 0, failed: 0, errors: [] };

@@ -2,7 +2,8 @@
 // schedule whatever the server does), so the figures are delivery latency, not queueing.
 
 import { RELAY_PADDING, type Via } from "./_control.ts";
-import { combine, population, receiverVias, VIA_NAMES } from "./_fanout.ts";
+import { combine, population, receiverVias, runLabel, VIA_NAMES } from "./_fanout.ts";
+import type { ServerKind } from "./_server.ts";
 import type { ProfileSummary } from "./_profile.ts";
 import type { Percentiles } from "./_histogram.ts";
 import {
@@ -13,7 +14,16 @@ import {
   type ScenarioResult,
   showProgress,
 } from "./_report.ts";
-import { type CommonOptions, type CpuUse, disturbance, Setup, shares } from "./_setup.ts";
+import {
+  againstNgircd,
+  type CommonOptions,
+  type CpuUse,
+  disturbance,
+  ngircdNotes,
+  Setup,
+  shares,
+  sideBySide,
+} from "./_setup.ts";
 
 /** Latency parameters. */
 export interface LatencyOptions extends CommonOptions {
@@ -48,25 +58,32 @@ export interface LatencyFigures extends CpuUse {
   expected: number;
   completion: number;
   latencyMs: Percentiles;
+  /** Server CPU time per delivery at this rate. */
+  serverCpuUsPerDelivery: number;
   serverArgs: string[];
   errors: Record<string, number>;
   dropped: number;
   profile?: ProfileSummary;
 }
 
-/** Sends at a fixed rate through one server, its receivers taking `via`; measures latency. */
+/**
+ * Sends at a fixed rate through one server, its receivers taking `via` and its senders
+ * `sendersVia`; measures latency.
+ */
 export async function measureLatency(
-  kind: "parley" | "relay",
+  kind: ServerKind,
   options: LatencyOptions,
   via: Via = "tcp",
+  sendersVia: Via = "tcp",
 ): Promise<{ figures: LatencyFigures; notes: string[] }> {
   const { receivers, senders, rate, duration } = options;
   const setup = await Setup.start({ kind, db: "file", via }, receivers + senders, options);
-  const label = setup.server.label;
+  const label = runLabel(setup, sendersVia);
   let closed = false;
   try {
     const { generators, server } = setup;
-    const joined = await generators.connect(server.port, population(receivers, senders, via), {
+    const everyone = population(receivers, senders, via, sendersVia);
+    const joined = await generators.connect(server.port, everyone, {
       bufferBytes: 65_536,
       ports: server.ports,
     });
@@ -97,6 +114,7 @@ export async function measureLatency(
       stop();
     }
     const use = meter.cpuUse();
+    const serverSeconds = meter.serverSeconds();
     const summary = await setup.close();
     closed = true;
     const figures: LatencyFigures = {
@@ -107,6 +125,7 @@ export async function measureLatency(
       completion: round(result.received / result.expected, 4),
       latencyMs: result.latency.percentiles(),
       ...use,
+      serverCpuUsPerDelivery: round(serverSeconds * 1e6 / result.received, 3),
       serverArgs: server.args,
       errors: result.errors,
       dropped: result.dropped,
@@ -122,7 +141,8 @@ export async function measureLatency(
 
 /**
  * `latency`: p50/p99/max at a fixed rate, Parley and the reference relay; with `receiversVia`,
- * Parley once more for each other way in.
+ * Parley once more for each other way in; with ngIRCd, Parley with every client on its IRC
+ * gateway and ngIRCd, the same way, compared by p99.
  */
 export async function latency(options: LatencyOptions): Promise<ScenarioResult> {
   const vias = receiverVias(options.receiversVia);
@@ -130,8 +150,15 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
   for (const via of vias) runs.push({ via, ...await measureLatency("parley", options, via) });
   const parley = runs[0]!;
   const others = runs.slice(1);
+  const irc = await againstNgircd(
+    options,
+    (kind, via) => measureLatency(kind, options, via, via),
+  );
   const relay = await measureLatency("relay", options);
   const clients = options.receivers + options.senders;
+  const ngircd = irc?.ngircd.figures;
+  const p99OverNgircd = (figures: LatencyFigures) =>
+    round(figures.latencyMs.p99 / ngircd!.latencyMs.p99, 3);
   const row = (figures: LatencyFigures) => [
     figures.server,
     options.rate,
@@ -141,11 +168,14 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
     figures.latencyMs.p99,
     figures.latencyMs.max,
     `${figures.serverCpuPercent}%`,
+    figures.serverCpuUsPerDelivery,
     figures.generatorCpuPercent.map((share) => `${share}%`).join(" "),
     `${figures.otherCpuPercent}%`,
     `${figures.stolenCpuPercent}%`,
+    ...ngircd === undefined ? [] : [round(p99OverNgircd(figures), 2)],
   ];
   const p99 = parley.figures.latencyMs.p99;
+  const { rows, sides } = sideBySide(runs, irc, relay);
   return {
     scenario: "latency",
     table: {
@@ -158,11 +188,13 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
         "p99 ms",
         "max ms",
         "server CPU",
+        "CPU µs/delivery",
         "generators CPU",
         "other CPU",
         "stolen CPU",
+        ...ngircd === undefined ? [] : ["p99 × ngIRCd"],
       ],
-      rows: [...runs.map((run) => row(run.figures)), row(relay.figures)],
+      rows: rows.map(row),
     },
     figures: {
       params: {
@@ -177,7 +209,13 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
       relay: relay.figures,
       latencyMs: parley.figures.latencyMs,
       ...Object.fromEntries(others.map((run) => [`parley_${run.via}`, run.figures])),
-      completion: Math.min(relay.figures.completion, ...runs.map((run) => run.figures.completion)),
+      ...irc === undefined ? {} : {
+        parley_all_irc: irc.irc.figures,
+        ngircd,
+        p99OverNgircd: p99OverNgircd(parley.figures),
+        ircP99OverNgircd: p99OverNgircd(irc.irc.figures),
+      },
+      completion: Math.min(...rows.map((figures) => figures.completion)),
     },
     targets: [
       {
@@ -200,6 +238,16 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
           met: value < limit,
         }];
       }),
+      ...sides.map(({ name, figures }) => {
+        const value = p99OverNgircd(figures);
+        return {
+          name: `Parley's p99 latency at ${options.rate} messages/s over ${name}, × ngIRCd's`,
+          value,
+          limit: 1,
+          unit: "×",
+          met: value <= 1,
+        };
+      }),
     ],
     notes: [
       `Parley p50 / p99 / max: ${latencyCell(parley.figures.latencyMs)} ms; the relay: ${
@@ -212,8 +260,15 @@ export async function latency(options: LatencyOptions): Promise<ScenarioResult> 
           latencyCell(run.figures.latencyMs)
         } ms.`
       ),
+      ...irc === undefined ? [] : [
+        `Parley with every client over IRC: ${latencyCell(irc.irc.figures.latencyMs)} ms; ngIRCd: ${
+          latencyCell(irc.ngircd.figures.latencyMs)
+        } ms.`,
+      ],
+      ...ngircdNotes(options),
       ...others.flatMap((run) => run.notes),
       ...parley.notes,
+      ...irc === undefined ? [] : [...irc.irc.notes, ...irc.ngircd.notes],
       ...relay.notes,
     ],
   };

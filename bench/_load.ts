@@ -1,5 +1,5 @@
-// A load-generator process: lean clients on raw sockets that speak NDJSON directly (receivers
-// may take the IRC gateway or the WebSocket endpoint instead: see `Link`). It takes
+// A load-generator process: lean clients on raw sockets that speak NDJSON directly (or IRC, to
+// Parley's gateway or to ngIRCd, or take the WebSocket endpoint instead: see `Link`). It takes
 // requests on stdin and answers on stdout (bench/_control.ts); several can run side by side so
 // the load does not share one event loop, nor the server's.
 //
@@ -15,6 +15,7 @@ import {
   messageText,
   nowMicros,
   type Ports,
+  privmsgLine,
   type Progress,
   type Reply,
   type Request,
@@ -108,6 +109,8 @@ const pingSent = new Map<number, number>();
  */
 interface Link {
   write(text: string): Promise<void>;
+  /** The bench's message `text` as this link sends it, padded by `pad` bytes on NDJSON. */
+  frame(text: string, pad: number): string;
   /** Reads until the connection is over, handing what arrives to `client`. */
   read(client: Client): Promise<void>;
   close(): void;
@@ -117,6 +120,7 @@ interface Link {
 interface Lines {
   scan: typeof scan;
   line: typeof onLine;
+  frame: Link["frame"];
 }
 
 /** One connection and what it received. */
@@ -148,6 +152,11 @@ class Client {
     return this.#link.write(text);
   }
 
+  /** The bench's message `text` as this client sends it. */
+  frame(text: string, pad: number): string {
+    return this.#link.frame(text, pad);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -172,6 +181,10 @@ class StreamLink implements Link {
   async write(text: string): Promise<void> {
     let bytes = encoder.encode(text);
     while (bytes.length > 0) bytes = bytes.subarray(await this.#conn.write(bytes));
+  }
+
+  frame(text: string, pad: number): string {
+    return this.#lines.frame(text, pad);
   }
 
   close(): void {
@@ -237,6 +250,10 @@ class SocketLink implements Link {
   async write(text: string): Promise<void> {
     await this.#open;
     this.#socket.send(text);
+  }
+
+  frame(text: string, pad: number): string {
+    return sendFrame(text, pad);
   }
 
   close(): void {
@@ -406,9 +423,9 @@ function onPong(buffer: Uint8Array, start: number, end: number, now: number) {
 }
 
 /** NDJSON, Parley's own protocol. */
-const NDJSON: Lines = { scan, line: onLine };
+const NDJSON: Lines = { scan, line: onLine, frame: sendFrame };
 
-/** IRC through the gateway: every line is looked at whole. */
+/** IRC, to Parley's gateway or to ngIRCd: every line is looked at whole. */
 const IRC: Lines = {
   scan(client, buffer, start, from, end, now) {
     while (true) {
@@ -419,23 +436,42 @@ const IRC: Lines = {
     }
   },
   line: onIrcLine,
+  frame: privmsgLine,
 };
 
 const COLON = 0x3a;
+const SPACE = 0x20;
+const JOIN = encoder.encode("JOIN ");
+
+/** Whether `buffer[at, end)` starts with `prefix`. */
+function startsWith(buffer: Uint8Array, at: number, end: number, prefix: Uint8Array): boolean {
+  if (end - at < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (buffer[at + i] !== prefix[i]) return false;
+  return true;
+}
 
 /**
  * Handles one IRC line. A message is a PRIVMSG whose text, the last parameter, is the bench's
- * `~SID_SEQ_TIME`: found as the first `:~` (a nick never starts with `~`), and counted as on
- * NDJSON. Anything else is rare and decoded: the server's PING, the welcome (001, answered by
- * joining the room), the end of its names (366: the client is in), JOIN and PART notices, and
- * errors (ERROR, numerics 400 to 599 but 422, "no MOTD"), counted by code as `irc NNN`.
+ * `~SID_SEQ_TIME`: found as the first `:~` (a nick never starts with `~`, and ngIRCd's `!~user`,
+ * a user name no ident server vouched for, is no `:~`), and counted as on NDJSON. A JOIN notice
+ * is counted by its command word. Anything else is rare and decoded: the server's PING, the
+ * welcome (001, answered by joining the room), the end of its names (366: the client is in),
+ * PART and QUIT notices, and errors (ERROR, numerics 400 to 599 but 422, "no MOTD"), counted by
+ * code as `irc NNN`.
  */
 function onIrcLine(client: Client, buffer: Uint8Array, start: number, end: number, now: number) {
+  let space = 0;
   for (let at = start + 1; at + 1 < end; at++) {
     if (buffer[at] === COLON && buffer[at + 1] === TILDE) {
       parseText(buffer, at + 2, end);
       return deliver(client, now);
     }
+    if (space === 0 && buffer[at] === SPACE) space = at;
+  }
+  // JOIN notices come by the million when thousands join one channel: told without decoding.
+  if (space > 0 && startsWith(buffer, space + 1, end, JOIN)) {
+    if (client.kind !== "ping") counters.joined++;
+    return;
   }
   const line = decoder.decode(buffer.subarray(start, end)).replace(/\r$/, "");
   const words = line.replace(/^@\S+ /, "").split(" ");
@@ -447,7 +483,6 @@ function onIrcLine(client: Client, buffer: Uint8Array, start: number, end: numbe
   const command = words[1] ?? "";
   if (command === "001") client.write("JOIN #lobby\r\n").catch(() => {});
   else if (command === "366") client.welcome.resolve();
-  else if (command === "JOIN" && client.kind !== "ping") counters.joined++;
   else if ((command === "PART" || command === "QUIT") && client.kind !== "ping") counters.left++;
   else if (/^[45]\d\d$/.test(command) && command !== "422") onIrcError(client, command);
 }
@@ -502,11 +537,19 @@ async function connect(
   bufferBytes: number,
   concurrency: number,
   timeoutMs: number,
+  deadlineMs = Infinity,
 ): Promise<ConnectReply> {
   const reply: ConnectReply = { connected: 0, failed: 0, errors: [] };
+  const deadline = Date.now() + deadlineMs;
   let next = 0;
   const worker = async () => {
     while (next < specs.length) {
+      if (Date.now() > deadline) {
+        reply.failed += specs.length - next;
+        reply.errors.push(`${specs.length - next} not started within ${deadlineMs} ms`);
+        next = specs.length;
+        return;
+      }
       const spec = specs[next++]!;
       try {
         const client = await connectClient(
@@ -558,7 +601,7 @@ async function sendWindowed(
     if (counters.firstSendUs === 0) counters.firstSendUs = sentUs;
     let text = "";
     for (let i = 0; i < open; i++) {
-      text += sendFrame(messageText(sender.sid, seq + i, sentUs - epochUs), pad);
+      text += sender.frame(messageText(sender.sid, seq + i, sentUs - epochUs), pad);
     }
     seq += open;
     counters.sent += open;
@@ -590,7 +633,7 @@ async function sendPaced(
       seqs.set(sid, seq + 1);
       batch.set(
         sender,
-        (batch.get(sender) ?? "") + sendFrame(messageText(sid, seq, sentUs - epochUs), pad),
+        (batch.get(sender) ?? "") + sender.frame(messageText(sid, seq, sentUs - epochUs), pad),
       );
       counters.sent++;
       if (counters.firstSendUs === 0) counters.firstSendUs = sentUs;
@@ -774,6 +817,7 @@ async function handle(request: Request): Promise<void> {
           request.bufferBytes,
           request.concurrency,
           request.timeoutMs,
+          request.deadlineMs,
         );
         return reply({ id: request.id, ok: true, connect: answer });
       }

@@ -81,6 +81,16 @@ export function placement(pin: boolean): { server?: string; generators?: string 
   return { server: "0", generators: cpus === 2 ? "1" : `1-${cpus - 1}` };
 }
 
+/**
+ * How many CPUs the generators have as {@linkcode placement} places them: one generator process
+ * per CPU is the most that helps (a generator's JavaScript runs on one thread; more processes
+ * than CPUs share the same ones).
+ */
+export function generatorCpuCount(pin: boolean): number {
+  const cpus = navigator.hardwareConcurrency;
+  return pin && cpus >= 2 ? cpus - 1 : cpus;
+}
+
 /** The load average over the last minute: how busy the machine was with anything. */
 export function loadAverage(): number {
   try {

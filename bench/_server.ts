@@ -1,6 +1,7 @@
-// The server under test, as a subprocess: Parley's real CLI (`mod.ts serve`) or the reference
-// relay, with its port read from its first line, its memory and CPU time read from /proc, and
-// optionally a V8 CPU profile written when it stops.
+// The server under test, as a subprocess: Parley's real CLI (`mod.ts serve`), the reference
+// relay or ngIRCd (a C IRC server, from Debian's package), with its port read from its first
+// line, its memory and CPU time read from /proc, and optionally a V8 CPU profile written when it
+// stops.
 
 import type { Ports, Via } from "./_control.ts";
 import { cpuSeconds, exitOrKill, rssKiB, spawnWithLimit } from "./_proc.ts";
@@ -8,9 +9,12 @@ import { cpuSeconds, exitOrKill, rssKiB, spawnWithLimit } from "./_proc.ts";
 const MOD_TS = new URL("../mod.ts", import.meta.url).pathname;
 const RELAY_TS = new URL("./_relay.ts", import.meta.url).pathname;
 
+/** Which server: Parley, the reference relay, or ngIRCd. */
+export type ServerKind = "parley" | "relay" | "ngircd";
+
 /** Which server, and how to run it. */
 export interface ServerSpec {
-  kind: "parley" | "relay";
+  kind: ServerKind;
   /** Parley's store: a temporary file, or SQLite in memory. */
   db?: "file" | "memory";
   /** Write a V8 CPU profile (.cpuprofile) into this directory when the server stops. */
@@ -45,6 +49,67 @@ export interface HeapUsage {
   totalKiB: number;
   /** Memory of ArrayBuffers (Uint8Arrays' bytes), outside the JavaScript heap. */
   backingKiB: number;
+}
+
+/**
+ * ngIRCd's settings beyond its defaults: on loopback, no DNS, ident or PAM look-ups (Parley
+ * makes none), and the limits that would refuse the bench's load lifted: connections in all and
+ * per address, channels per user, and flood penalties (`MaxPenaltyTime = 0` turns them off: with
+ * the default, -1, one sender's burst of PRIVMSGs is delayed by seconds; an operator with user mode
+ * `+F`, "relaxed flood protection", is still delayed).
+ */
+export const NGIRCD_SETTINGS: Record<string, Record<string, string | number>> = {
+  Global: {
+    Name: "bench.parley.invalid",
+    Info: "Parley's bench",
+    AdminInfo1: "Parley's bench",
+    AdminInfo2: "loopback",
+    AdminEMail: "bench@parley.invalid",
+    Listen: "127.0.0.1",
+    MotdPhrase: "Parley's bench",
+  },
+  Limits: { MaxConnections: 0, MaxConnectionsIP: 0, MaxJoins: 0, MaxPenaltyTime: 0 },
+  Options: { DNS: "no", Ident: "no", PAM: "no" },
+};
+
+/** ngIRCd's configuration file: {@linkcode NGIRCD_SETTINGS}, listening on `port`. */
+export function ngircdConfig(port: number): string {
+  const sections = structuredClone(NGIRCD_SETTINGS);
+  sections.Global!.Ports = port;
+  return Object.entries(sections).map(([section, settings]) =>
+    `[${section}]\n${
+      Object.entries(settings).map(([key, value]) => `\t${key} = ${value}\n`).join("")
+    }`
+  ).join("");
+}
+
+/** Whether ngIRCd is installed (`ngircd` on the PATH). */
+export async function hasNgircd(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("ngircd", { args: ["--version"], stdout: "null" }).output())
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The lines of ngIRCd's log the bench keeps: where it listens, and its notices and worse (syslog
+ * levels 0 to 5), not its line per connection (level 6)...
+ */
+const NGIRCD_KEPT = /^\[\d+:[0-5] |Now listening on/;
+/**
+ * ...nor its errors writing to clients that had gone: at the end, when thousands close at once, it
+ * logs one for every notice of their leaving it could not send, millions.
+ */
+const NGIRCD_GONE = /Write error .*(Broken pipe|reset by peer)/;
+
+/** A free TCP port on loopback, now: for a program that cannot be told to pick one itself. */
+function freePort(): number {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  return port;
 }
 
 const helpCache = new Map<string, Promise<string>>();
@@ -83,8 +148,9 @@ export class ServerProcess {
   port = 0;
   /** Its ports by way in, once {@linkcode start} has resolved. */
   ports: Ports = { tcp: 0 };
-  /** The arguments after `serve` (none for the relay). */
+  /** The arguments after `serve` (none for the relay; ngIRCd's settings, `Key = value`). */
   args: string[] = [];
+  /** What it printed; of ngIRCd's log, only the lines {@linkcode NGIRCD_KEPT} keeps. */
   stdout = "";
   stderr = "";
   #tempDir: string | undefined;
@@ -98,7 +164,11 @@ export class ServerProcess {
     this.pid = child.pid;
     this.#tempDir = tempDir;
     this.#output = Promise.all([
-      collect(child.stdout, (text) => this.stdout += text),
+      spec.kind === "ngircd"
+        ? collectLines(child.stdout, (line) => {
+          if (NGIRCD_KEPT.test(line) && !NGIRCD_GONE.test(line)) this.stdout += `${line}\n`;
+        })
+        : collect(child.stdout, (text) => this.stdout += text),
       collect(child.stderr, (text) => this.stderr += text),
     ]).then(() => {});
     child.status.then(() => this.#exited = true);
@@ -111,14 +181,20 @@ export class ServerProcess {
       : ["--cpu-prof", `--cpu-prof-dir=${spec.profileDir}`];
     let inspectPort: number | undefined;
     if (spec.inspect) {
-      const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      inspectPort = probe.addr.port;
-      probe.close();
+      inspectPort = freePort();
       profile.push(`--inspect=127.0.0.1:${inspectPort}`);
     }
     let tempDir: string | undefined;
     let args: string[];
-    if (spec.kind === "relay") {
+    let command = Deno.execPath();
+    if (spec.kind === "ngircd") {
+      tempDir = await Deno.makeTempDir({ prefix: "pbench-ngircd-" });
+      const conf = `${tempDir}/ngircd.conf`;
+      await Deno.writeTextFile(conf, ngircdConfig(freePort()));
+      // -n: in the foreground, logging to stdout, where the bench reads its port.
+      command = "ngircd";
+      args = ["-n", "-f", conf];
+    } else if (spec.kind === "relay") {
       args = ["run", "--quiet", "--allow-net", ...profile, RELAY_TS, "0"];
     } else {
       let db = ":memory:";
@@ -132,7 +208,7 @@ export class ServerProcess {
       args.push(...await liftedLimits(mod, spec.clients ?? 0), ...spec.serverArgs ?? []);
       if (spec.via !== undefined && spec.via !== "tcp") args.push(LISTENERS[spec.via].flag, "0");
     }
-    const child = spawnWithLimit(spec.nofile, spec.cpus, Deno.execPath(), args, {
+    const child = spawnWithLimit(spec.nofile, spec.cpus, command, args, {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -140,8 +216,20 @@ export class ServerProcess {
     const server = new ServerProcess(spec, child, tempDir);
     server.#inspectPort = inspectPort;
     if (spec.kind === "parley") server.args = args.slice(args.indexOf("serve") + 1);
+    if (spec.kind === "ngircd") {
+      server.args = Object.values(NGIRCD_SETTINGS).flatMap((settings) =>
+        Object.entries(settings).map(([key, value]) => `${key} = ${value}`)
+      );
+    }
     const started = Date.now();
     while (true) {
+      const irc = /Now listening on \[127\.0\.0\.1\]:(\d+)/.exec(server.stdout)?.[1];
+      if (spec.kind === "ngircd" && irc !== undefined) {
+        // IRC is its only protocol: its one port is every way in the bench asks for.
+        server.port = Number(irc);
+        server.ports = { tcp: server.port, irc: server.port };
+        return server;
+      }
       const port = /listening on 127\.0\.0\.1:(\d+)/.exec(server.stdout)?.[1];
       const via = spec.via ?? "tcp";
       const other = via === "tcp" ? port : LISTENERS[via].line.exec(server.stdout)?.[1];
@@ -161,13 +249,25 @@ export class ServerProcess {
   }
 
   /**
-   * Its name in reports: `parley (file)`, `parley (memory)` or `relay`; `parley (file, irc)` when
-   * the receivers take another way in.
+   * Its name in reports: `parley (file)`, `parley (memory)`, `relay` or `ngircd`; `parley (file,
+   * irc)` when the receivers take another way in.
    */
   get label(): string {
-    if (this.spec.kind === "relay") return "relay";
+    if (this.spec.kind !== "parley") return this.spec.kind;
     const via = this.spec.via === undefined || this.spec.via === "tcp" ? "" : `, ${this.spec.via}`;
     return `parley (${this.spec.db ?? "file"}${via})`;
+  }
+
+  /**
+   * What it logged that says something went wrong: Parley's and the relay's stderr (Parley runs
+   * at `--log-level warn`), ngIRCd's lines of syslog level 0 to 3 (errors) that `stdout` kept.
+   */
+  get warnings(): string[] {
+    if (this.spec.kind === "ngircd") {
+      return this.stdout.split("\n").filter((line) => /^\[\d+:[0-3] /.test(line));
+    }
+    const text = this.stderr.trim();
+    return text === "" ? [] : text.split("\n");
   }
 
   /** Resident memory in KiB. */
@@ -247,6 +347,20 @@ export class ServerProcess {
     }
     return newest?.path;
   }
+}
+
+/** Hands each line of `stream` to `add`, without its newline. */
+async function collectLines(
+  stream: ReadableStream<Uint8Array>,
+  add: (line: string) => void,
+): Promise<void> {
+  let pending = "";
+  await collect(stream, (text) => {
+    const lines = (pending + text).split("\n");
+    pending = lines.pop()!;
+    for (const line of lines) add(line);
+  });
+  if (pending !== "") add(pending);
 }
 
 async function collect(

@@ -2,9 +2,10 @@
 // meter of the CPU time they use. Closing stops them and summarises the server's profile.
 
 import { Generators } from "./_generators.ts";
-import { cpuSeconds, machineCpuSeconds, nofileFor, placement } from "./_proc.ts";
+import { cpuSeconds, generatorCpuCount, machineCpuSeconds, nofileFor, placement } from "./_proc.ts";
 import { formatProfile, type ProfileSummary, summariseProfile } from "./_profile.ts";
-import { ServerProcess, type ServerSpec } from "./_server.ts";
+import { type ServerKind, ServerProcess, type ServerSpec } from "./_server.ts";
+import type { Via } from "./_control.ts";
 
 /** Options every scenario takes. */
 export interface CommonOptions {
@@ -18,6 +19,59 @@ export interface CommonOptions {
   serverArgs: string[];
   /** Run the server on CPU 0 and the generators on the others (with two CPUs or more). */
   pin: boolean;
+  /**
+   * Run ngIRCd beside Parley in fanout, latency and conns: `yes`, `no` (`--no-ngircd`), or
+   * `missing` (asked for, but not installed: the reports say so).
+   */
+  ngircd: "yes" | "no" | "missing";
+}
+
+/** The runs a scenario adds to compare Parley with ngIRCd, both driven over IRC alone. */
+export interface AgainstNgircd<T> {
+  /** Parley, senders and receivers on its IRC gateway. */
+  irc: T;
+  ngircd: T;
+}
+
+/**
+ * Runs `measure` for Parley with every client on its IRC gateway, then for ngIRCd, when
+ * `options.ngircd` says so.
+ */
+export async function againstNgircd<T>(
+  options: CommonOptions,
+  measure: (kind: ServerKind, via: Via) => Promise<T>,
+): Promise<AgainstNgircd<T> | undefined> {
+  if (options.ngircd !== "yes") return undefined;
+  return { irc: await measure("parley", "irc"), ngircd: await measure("ngircd", "irc") };
+}
+
+/** A scenario's runs, each with its figures. */
+interface Run<T> {
+  figures: T;
+}
+
+/**
+ * A side-by-side table's rows: Parley's runs (NDJSON first), Parley over IRC and ngIRCd if they
+ * ran, the relay; and what is compared with ngIRCd, if it ran: Parley over NDJSON and over IRC.
+ */
+export function sideBySide<T>(
+  parley: Run<T>[],
+  irc: AgainstNgircd<Run<T>> | undefined,
+  relay: Run<T>,
+): { rows: T[]; sides: { name: string; figures: T }[] } {
+  const rows = parley.map((run) => run.figures);
+  if (irc === undefined) return { rows: [...rows, relay.figures], sides: [] };
+  return {
+    rows: [...rows, irc.irc.figures, irc.ngircd.figures, relay.figures],
+    sides: [{ name: "NDJSON", figures: rows[0]! }, { name: "IRC", figures: irc.irc.figures }],
+  };
+}
+
+/** The note a report carries when ngIRCd was asked for but is not installed. */
+export function ngircdNotes(options: CommonOptions): string[] {
+  return options.ngircd === "missing"
+    ? ["ngIRCd is not installed (apt-get install ngircd): no rows against it."]
+    : [];
 }
 
 /** A server, its generators, and what to report about them when done. */
@@ -70,10 +124,9 @@ export class Setup {
     await this.generators.close();
     const profilePath = await this.server.stop();
     const notes: string[] = [];
-    const warnings = this.server.stderr.trim();
-    if (warnings !== "") {
-      const lines = warnings.split("\n");
-      notes.push(`${this.server.label} logged ${lines.length} line(s), first: ${lines[0]}`);
+    const warnings = this.server.warnings;
+    if (warnings.length > 0) {
+      notes.push(`${this.server.label} logged ${warnings.length} line(s), first: ${warnings[0]}`);
     }
     if (this.#profileDir === undefined) return { notes };
     if (profilePath === undefined) {
@@ -163,6 +216,38 @@ export class Meter {
       (cpu - this.#generators[g]!) / seconds
     );
   }
+}
+
+/** The share of a core past which a process is taken to be the limit of a closed-loop run. */
+const BUSY_PERCENT = 80;
+
+/** What limited a closed-loop run: see {@linkcode limitOf}. */
+export type Limit = "generators" | "server" | "round trips";
+
+/**
+ * What limited a closed-loop run: the load generators when one used more than 80% of a core,
+ * or all together more than 80% of the CPUs they had; else the server, past 80% of its core;
+ * else neither, and the window's round trips set the pace.
+ */
+export function limitOf(use: CpuUse, options: Pick<CommonOptions, "pin">): Limit {
+  const generators = use.generatorCpuPercent;
+  const cpus = Math.min(generatorCpuCount(options.pin), generators.length);
+  const total = generators.reduce((sum, percent) => sum + percent, 0);
+  if (generators.some((percent) => percent > BUSY_PERCENT) || total > BUSY_PERCENT * cpus) {
+    return "generators";
+  }
+  return use.serverCpuPercent > BUSY_PERCENT ? "server" : "round trips";
+}
+
+/** What a report says of a run that `limit` limited, if the figure is not the server's. */
+export function limitNote(label: string, limit: Limit, use: CpuUse): string[] {
+  if (limit === "server") return [];
+  const generators = use.generatorCpuPercent.map((percent) => `${percent}%`).join(", ");
+  return [
+    limit === "generators"
+      ? `${label}: deliveries/s is the load generators' figure, not the server's: the generators used ${generators} of a core (${use.generatorCpuPercent.length} process(es)), the server ${use.serverCpuPercent}% of its own. Its CPU per delivery is still its own.`
+      : `${label}: neither the server (${use.serverCpuPercent}%) nor the generators (${generators}) were busy: round trips through the window set the pace.`,
+  ];
 }
 
 /** Shares of a core as a list of percentages: "97%, 41%". */

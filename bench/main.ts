@@ -9,7 +9,8 @@ import { conns } from "./_conns.ts";
 import { fanout, history } from "./_fanout.ts";
 import { latency } from "./_latency.ts";
 import { note, printResult, type ScenarioResult } from "./_report.ts";
-import { loadAverage } from "./_proc.ts";
+import { generatorCpuCount, loadAverage } from "./_proc.ts";
+import { hasNgircd } from "./_server.ts";
 import type { CommonOptions } from "./_setup.ts";
 import { type Via, VIAS } from "./_control.ts";
 
@@ -23,7 +24,7 @@ const HELP = `Usage: deno task bench [SCENARIO...] [options]
 
 Scenarios (default: all, in this order):
   fanout   R receivers, S senders in one room, M messages each as fast as they go;
-           Parley against the reference relay (bench/_relay.ts)
+           Parley against ngIRCd and the reference relay (bench/_relay.ts)
   latency  the same population at a fixed rate: p50 / p99 / max
   conns    C idle registered connections: server RSS per connection, one message to all
   history  fanout with the store in a file against --db :memory:
@@ -49,7 +50,11 @@ Options:
                     a comma-separated list of tcp, irc (the IRC gateway, --irc-port) and ws
                     (the WebSocket endpoint, --http-port); tcp is always run, first, and the
                     others are reported against it (default: tcp only). Senders stay NDJSON.
-  --generators N    load-generator processes (default 1)
+  --no-ngircd       without ngIRCd: by default fanout, latency and conns also run Parley with
+                    every client on its IRC gateway (--irc-port) and ngIRCd (Debian's ngircd
+                    package; without it they say so), both over IRC, and report Parley's
+                    figures over ngIRCd's
+  --generators N    load-generator processes (default: one per CPU they run on)
   --no-pin          let the server and generators run on any CPU (by default, with two
                     CPUs or more, the server has CPU 0 to itself: taskset -c 0)
   --profile         CPU-profile Parley's server and summarise the profile
@@ -91,11 +96,11 @@ const FLAGS = [
 export async function main(args: string[]): Promise<number> {
   const unknown: string[] = [];
   const parsed = parseArgs(args, {
-    boolean: ["help", "profile", "baseline", "pin"],
+    boolean: ["help", "profile", "baseline", "pin", "ngircd"],
     string: FLAGS,
     alias: { h: "help" },
-    default: { baseline: true, pin: true },
-    negatable: ["baseline", "pin"],
+    default: { baseline: true, pin: true, ngircd: true },
+    negatable: ["baseline", "pin", "ngircd"],
     unknown: (arg: string) => {
       if (arg.startsWith("-")) unknown.push(arg);
       return !arg.startsWith("-");
@@ -122,10 +127,12 @@ export async function main(args: string[]): Promise<number> {
       }
       return value;
     };
+    const pin = parsed.pin !== false;
     const common: CommonOptions = {
-      generators: number("generators", 1),
+      generators: number("generators", generatorCpuCount(pin)),
       profile: parsed.profile === true,
-      pin: parsed.pin !== false,
+      pin,
+      ngircd: parsed.ngircd === false ? "no" : await hasNgircd() ? "yes" : "missing",
       mod: parsed.parley === undefined ? undefined : String(parsed.parley),
       serverArgs: String(parsed["server-args"] ?? "").split(" ").filter((arg) => arg !== ""),
     };

@@ -1,5 +1,6 @@
 // The benchmarks, smoke-tested: every scenario runs through the real `deno task bench` CLI with
-// tiny parameters, prints exactly one JSON line, and delivers everything it sent. Importing
+// tiny parameters, prints exactly one JSON line, and delivers everything it sent; fanout,
+// latency and conns also through ngIRCd (which .ci/run installs: these tests need it). Importing
 // bench/main.ts also keeps the whole bench under `deno check tests/`.
 
 import { assert, assertEquals } from "./_assert.ts";
@@ -29,10 +30,13 @@ const TINY: Record<Scenario, string[]> = {
   ],
 };
 
-/** Runs `deno task bench ARGS`, killed after 30 s; returns its exit code and output. */
+/** The scenarios that run ngIRCd beside Parley. */
+const AGAINST_NGIRCD: readonly Scenario[] = ["fanout", "latency", "conns"];
+
+/** Runs `deno task bench ARGS`, killed after 60 s; returns its exit code and output. */
 async function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), 30_000);
+  const timer = setTimeout(() => controller.abort(), 60_000);
   try {
     const output = await new Deno.Command(deno(), {
       args: ["task", "--quiet", "bench", ...args],
@@ -63,8 +67,28 @@ for (const scenario of SCENARIOS) {
     assertEquals(result.scenario, scenario);
     assertEquals(result.completion, 1, stdout);
     assert(Array.isArray(result.targets));
+    if (!AGAINST_NGIRCD.includes(scenario)) return;
+    // Side by side with ngIRCd, both over IRC alone: each delivered everything.
+    for (const key of ["ngircd", scenario === "conns" ? "parley_irc" : "parley_all_irc"]) {
+      const figures = result[key] as { deliveries: number; expected: number } | undefined;
+      assert(figures !== undefined && figures.expected > 0, `${key}: ${stdout}`);
+      assertEquals(figures.deliveries, figures.expected, `${key}: ${stdout}`);
+    }
+    assert(stdout.includes("× ngIRCd"), stdout);
   });
 }
+
+Deno.test("deno task bench fanout: says what limited each run; --no-ngircd leaves ngIRCd out", async () => {
+  const { code, stdout, stderr } = await bench([...["fanout", ...TINY.fanout], "--no-ngircd"]);
+  assertEquals(code, 0, `${stdout}\n${stderr}`);
+  const line = stdout.split("\n").find((line) => line.startsWith("{"));
+  const result = JSON.parse(line!) as ScenarioJson & Record<string, { limit: string }>;
+  assertEquals(result.ngircd, undefined, stdout);
+  assert(!stdout.includes("ngIRCd"), stdout);
+  for (const key of ["parley", "relay"]) {
+    assert(["generators", "server", "round trips"].includes(result[key]!.limit), stdout);
+  }
+});
 
 for (const scenario of ["fanout", "latency"] as const) {
   Deno.test(`deno task bench ${scenario} --receivers-via tcp,irc,ws: each way in delivers everything`, async () => {

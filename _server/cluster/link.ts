@@ -9,7 +9,6 @@ import type { RetentionPolicy, RoomMessage, Store } from "../store.ts";
 import { UnavailableError } from "../store.ts";
 import {
   connect,
-  type ConsumerMessages,
   DeliverPolicy,
   jetstream,
   type JetStreamClient,
@@ -34,6 +33,17 @@ export const DEAD_AFTER_MS = 6_000;
 const REQUEST_TIMEOUT_MS = 2_000;
 /** How long `parley serve --cluster` tries to reach NATS at start. */
 const CONNECT_TIMEOUT_MS = 5_000;
+/** How long setting up the stream and buckets may take at start, retried meanwhile: nodes that
+ * start together on a NATS cluster contend for its leaders, and a request may time out. */
+const SETUP_DEADLINE_MS = 30_000;
+/** A JetStream request's timeout. */
+const JETSTREAM_TIMEOUT_MS = 5_000;
+/** How long a pull of the stream waits before it is asked again: a pull lost with a NATS server
+ * is replaced this soon. */
+const PULL_EXPIRES_MS = 4_000;
+/** How long this node's own heartbeat may take to come back through its watch before the
+ * watches are taken to be stuck and started again. */
+const STALLED_AFTER_MS = 5_000;
 
 /** Where the cluster is and what this node is called in it. */
 export interface ClusterOptions {
@@ -113,8 +123,22 @@ export class ClusterLink {
   #handlers: ClusterHandlers | undefined;
   /** Where the replica goes before the chat attaches: the catch-up at start. */
   #store: Store;
-  #messages: ConsumerMessages | undefined;
-  #watches: { stop(): void }[] = [];
+  /** The consumer and watches under way, to stop when they are started again. */
+  #feeds: { stop(): void }[] = [];
+  /** Starts the consumer and the watches from where each stopped. */
+  #starters: (() => Promise<void>)[] = [];
+  #restarting: Promise<void> | undefined;
+  /** The last stream sequence taken from the stream: none is taken twice. */
+  #lastSeq: number;
+  /** Resolved once the replica holds the stream as it was at start. */
+  #caughtUp = Promise.withResolvers<void>();
+  #catchUpTo = 0;
+  /** The stream's last sequence when the consumer last looked behind, and the consumer's. */
+  #behind: { last: number; taken: number } | undefined;
+  /** When this node's own heartbeat last came back through its watch (performance.now()). */
+  #ownSeenAt = performance.now();
+  /** The subscription for requests from other nodes. */
+  #inboxSub: { unsubscribe(): void } | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   /** When each other node last beat (performance.now()). */
   #seen = new Map<string, number>();
@@ -122,7 +146,8 @@ export class ClusterLink {
   #users = new Map<string, Presence>();
   #up = true;
   #closed = false;
-  #done: Promise<unknown>[] = [];
+  /** The loops that read the feeds and NATS's status, which closing waits for. */
+  #done = new Set<Promise<void>>();
   /** The last write under way to each key: the next waits for it, and closing for all. */
   #writes = new Map<string, Promise<unknown>>();
 
@@ -135,9 +160,10 @@ export class ClusterLink {
     this.#options = options;
     this.node = options.node;
     this.#nc = nc;
-    this.#js = jetstream(nc);
+    this.#js = jetstream(nc, { timeout: JETSTREAM_TIMEOUT_MS });
     this.buckets = buckets;
     this.#store = store;
+    this.#lastSeq = store.lastMessageId();
     this.#subjectPrefix = `parley.${options.name}.room.`;
     this.#stream = `PARLEY_${options.name}`;
   }
@@ -168,32 +194,7 @@ export class ClusterLink {
       throw new Error(`cannot reach NATS at ${options.servers.join(", ")}: ${message(error)}`);
     }
     try {
-      const { name, replicas, retention, maxBytes } = options;
-      const jsm = await jetstreamManager(nc);
-      const config: Partial<StreamConfig> & { name: string } = {
-        name: `PARLEY_${name}`,
-        subjects: [`parley.${name}.room.*`],
-        num_replicas: replicas,
-        max_bytes: maxBytes > 0 ? maxBytes : -1,
-        max_msgs_per_subject: retention.messagesPerRoom ?? -1,
-        max_age: retention.days === undefined ? 0 : retention.days * 86_400e9,
-      };
-      try {
-        await jsm.streams.info(config.name);
-        await jsm.streams.update(config.name, config);
-      } catch {
-        await jsm.streams.add(config);
-      }
-      const kvm = new Kvm(nc);
-      const bucket = (kind: string) =>
-        kvm.create(`parley_${name}_${kind}`, { history: 1, replicas });
-      const buckets: Buckets = {
-        users: await bucket("users"),
-        nodes: await bucket("nodes"),
-        topics: await bucket("topics"),
-        accounts: await bucket("accounts"),
-        bans: await bucket("bans"),
-      };
+      const buckets = await retried(() => setUp(nc, options));
       const beat = await buckets.nodes.get(options.node);
       if (beat?.operation === "PUT" && Date.now() - Number(beat.string()) < DEAD_AFTER_MS) {
         throw new Error(`another node is called "${options.node}": give this one its own --node`);
@@ -218,25 +219,12 @@ export class ClusterLink {
   }
 
   async #start(): Promise<void> {
-    const jsm = await jetstreamManager(this.#nc);
+    const jsm = await jetstreamManager(this.#nc, { timeout: JETSTREAM_TIMEOUT_MS });
     const { state } = await jsm.streams.info(this.#stream);
-    const after = this.#store.lastMessageId();
-    const consumer = await this.#js.consumers.get(
-      this.#stream,
-      after > 0
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 }
-        : { deliver_policy: DeliverPolicy.All },
-    );
-    this.#messages = await consumer.consume();
-    const caughtUp = Promise.withResolvers<void>();
-    if (state.last_seq <= after || state.messages === 0) caughtUp.resolve();
-    this.#done.push((async () => {
-      for await (const msg of this.#messages!) {
-        this.#consume(msg);
-        if (msg.seq >= state.last_seq) caughtUp.resolve();
-      }
-    })());
-    const sub = this.#nc.subscribe(this.#inbox(this.node), {
+    this.#catchUpTo = state.last_seq;
+    if (state.last_seq <= this.#lastSeq || state.messages === 0) this.#caughtUp.resolve();
+    this.#starters.push(() => this.#consumeStream());
+    this.#inboxSub = this.#nc.subscribe(this.#inbox(this.node), {
       callback: (error, msg) => {
         if (error !== null) return;
         const request = msg.json<NodeRequest>();
@@ -246,22 +234,22 @@ export class ClusterLink {
         msg.respond(here ? "1" : "0");
       },
     });
-    this.#watches.push({ stop: () => sub.unsubscribe() });
-    await this.#watch(this.buckets.nodes, (entry) => {
-      if (entry.key === this.node) return;
-      if (entry.operation === "PUT") this.#seen.set(entry.key, performance.now());
+    this.#watch(this.buckets.nodes, (entry) => {
+      if (entry.key === this.node) this.#ownSeenAt = performance.now();
+      else if (entry.operation === "PUT") this.#seen.set(entry.key, performance.now());
       else this.#seen.delete(entry.key);
     });
-    await this.#watchReplicated();
-    await this.#watch(this.buckets.users, (entry) => {
+    this.#watchReplicated();
+    this.#watch(this.buckets.users, (entry) => {
       const presence = entry.operation === "PUT" ? entry.json<Presence>() : undefined;
       if (presence === undefined || presence.gone !== undefined) this.#users.delete(entry.key);
       else this.#users.set(entry.key, presence);
       this.#handlers?.presence(unhexKey(entry.key), presence);
     });
+    for (const start of this.#starters) await start();
     this.#beat();
     this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
-    this.#done.push((async () => {
+    this.#track((async () => {
       for await (const status of this.#nc.status()) {
         if (status.type === "disconnect") {
           this.#up = false;
@@ -269,37 +257,93 @@ export class ClusterLink {
         } else if (status.type === "reconnect") {
           this.#up = true;
           this.#options.log("warn", `cluster: NATS is back: ${status.server}`);
+          this.#restart();
           this.#beat();
           this.#handlers?.restored();
         }
       }
     })());
-    await caughtUp.promise;
+    await this.#caughtUp.promise;
   }
 
-  /**
-   * Calls `apply` for every entry of `bucket`, those there now and those to come, in order.
-   * Resolves once the watch is set up.
-   */
-  async #watch(bucket: KV, apply: (entry: KvWatchEntry) => void): Promise<void> {
-    const watch = await bucket.watch();
-    this.#watches.push(watch);
-    this.#done.push((async () => {
-      for await (const entry of watch) {
-        try {
-          apply(entry);
-        } catch (error) {
-          this.#options.log("error", `cluster: applying ${entry.key} failed: ${message(error)}`);
-        }
-      }
+  /** Keeps `loop` until it ends, for closing to wait for. */
+  #track(loop: Promise<void>): void {
+    this.#done.add(loop);
+    loop.finally(() => this.#done.delete(loop));
+  }
+
+  /** Consumes the stream from the message after the last taken. */
+  async #consumeStream(): Promise<void> {
+    const after = this.#lastSeq;
+    const consumer = await this.#js.consumers.get(
+      this.#stream,
+      after > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 }
+        : { deliver_policy: DeliverPolicy.All },
+    );
+    const messages = await consumer.consume({ expires: PULL_EXPIRES_MS });
+    this.#feeds.push(messages);
+    this.#track((async () => {
+      for await (const msg of messages) this.#consume(msg);
     })());
   }
 
+  /**
+   * Stops the consumer and the watches and starts them again, each after the last it took: on
+   * a reconnection, and when one of them is found stuck (the client library does not always
+   * pick up again by itself after a NATS server goes).
+   */
+  #restart(): void {
+    // Nobody's heartbeat could be seen meanwhile: time starts again for every node.
+    const now = performance.now();
+    for (const node of this.#seen.keys()) this.#seen.set(node, now);
+    this.#ownSeenAt = now;
+    this.#restarting ??= (async () => {
+      for (const feed of this.#feeds.splice(0)) feed.stop();
+      const failed = (await Promise.allSettled(this.#starters.map((start) => start())))
+        .find((result) => result.status === "rejected");
+      if (failed === undefined || !this.up) return;
+      // The NATS server this node is on cannot serve JetStream (a server of its cluster went,
+      // and this one has not caught up): another may.
+      this.#options.log(
+        "warn",
+        `cluster: starting the feeds again failed (${message(failed.reason)}); ` +
+          "trying another NATS server",
+      );
+      await this.#nc.reconnect().catch(() => {
+        // Closed, or reconnecting already: either way, nothing to do.
+      });
+    })().finally(() => this.#restarting = undefined);
+  }
+
+  /**
+   * Watches `bucket`: calls `apply` for every entry, those there now and those to come, in
+   * order, each once, across restarts.
+   */
+  #watch(bucket: KV, apply: (entry: KvWatchEntry) => void): void {
+    let last = 0;
+    this.#starters.push(async () => {
+      const watch = await bucket.watch(last > 0 ? { resumeFromRevision: last + 1 } : {});
+      this.#feeds.push(watch);
+      this.#track((async () => {
+        for await (const entry of watch) {
+          if (entry.revision <= last) continue;
+          last = entry.revision;
+          try {
+            apply(entry);
+          } catch (error) {
+            this.#options.log("error", `cluster: applying ${entry.key} failed: ${message(error)}`);
+          }
+        }
+      })());
+    });
+  }
+
   /** Applies what other nodes write to the topics, accounts and bans buckets to the replica. */
-  async #watchReplicated(): Promise<void> {
+  #watchReplicated(): void {
     const mine = (entry: KvWatchEntry) =>
       entry.operation === "PUT" && entry.json<{ node: string }>().node === this.node;
-    await this.#watch(this.buckets.topics, (entry) => {
+    this.#watch(this.buckets.topics, (entry) => {
       if (mine(entry)) return;
       if (entry.operation !== "PUT") return;
       const room = unhexKey(entry.key);
@@ -307,7 +351,7 @@ export class ClusterLink {
       this.#store.setTopic(room, topic, by, ts);
       this.#handlers?.topic(room, { topic, by, ts });
     });
-    await this.#watch(this.buckets.accounts, (entry) => {
+    this.#watch(this.buckets.accounts, (entry) => {
       if (entry.operation !== "PUT" || mine(entry)) return;
       const account = entry.json<StoredAccount>();
       this.#store.setAccount(unhexKey(entry.key), account.name, {
@@ -316,7 +360,7 @@ export class ClusterLink {
         iterations: account.iterations,
       });
     });
-    await this.#watch(this.buckets.bans, (entry) => {
+    this.#watch(this.buckets.bans, (entry) => {
       if (mine(entry)) return;
       if (entry.operation === "PUT") {
         const { node: _, ...ban } = entry.json<Ban & { node: string }>();
@@ -336,6 +380,10 @@ export class ClusterLink {
   }
 
   #consume(msg: JsMsg): void {
+    // A consumer started again may bring what the last one took.
+    if (msg.seq <= this.#lastSeq) return;
+    this.#lastSeq = msg.seq;
+    if (msg.seq >= this.#catchUpTo) this.#caughtUp.resolve();
     const { origin, ...body } = msg.json<Omit<RoomMessage, "id"> & { origin: string }>();
     const frame: MessageFrame = { type: "message", id: msg.seq, ...body };
     if (this.#handlers === undefined) {
@@ -441,6 +489,12 @@ export class ClusterLink {
     if (!this.up) return;
     this.write(`node ${this.node}`, () => this.buckets.nodes.put(this.node, String(Date.now())));
     const now = performance.now();
+    if (now - this.#ownSeenAt > STALLED_AFTER_MS) {
+      // This node does not see its own heartbeats: it cannot judge others by theirs.
+      this.#options.log("warn", "cluster: the watches are stuck; starting them again");
+      return this.#restart();
+    }
+    this.#checkConsumer();
     const dead = [...this.#seen].filter(([, seen]) => now - seen > DEAD_AFTER_MS);
     const live = [this.node, ...this.#seen.keys()].filter((node) =>
       !dead.some(([d]) => d === node)
@@ -463,6 +517,29 @@ export class ClusterLink {
     }
   }
 
+  /**
+   * Starts the consumer again if it stopped taking messages while the stream holds more: the
+   * stream has grown past what it took, twice in a row, with nothing taken between.
+   */
+  #checkConsumer(): void {
+    jetstreamManager(this.#nc, { timeout: JETSTREAM_TIMEOUT_MS })
+      .then((jsm) => jsm.streams.info(this.#stream))
+      .then(({ state }) => {
+        const behind = this.#behind;
+        this.#behind = state.last_seq > this.#lastSeq
+          ? { last: state.last_seq, taken: this.#lastSeq }
+          : undefined;
+        if (behind !== undefined && this.#behind !== undefined && behind.taken === this.#lastSeq) {
+          this.#options.log("warn", "cluster: the stream's consumer is stuck; starting it again");
+          this.#behind = undefined;
+          this.#restart();
+        }
+      })
+      .catch(() => {
+        // NATS is out of reach or busy: the next heartbeat looks again.
+      });
+  }
+
   /** Leaves the cluster: this node's key goes, so others need not wait for it to stop beating. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -474,10 +551,54 @@ export class ClusterLink {
       // Going anyway: the others time it out.
     }
     this.#closed = true;
-    for (const watch of this.#watches) watch.stop();
-    this.#messages?.stop();
+    await this.#restarting;
+    this.#inboxSub?.unsubscribe();
+    for (const feed of this.#feeds) feed.stop();
     await this.#nc.close();
     await Promise.allSettled(this.#done);
+  }
+}
+
+/** Makes the stream and the buckets, or updates them to the options; returns the buckets. */
+async function setUp(nc: NatsConnection, options: ClusterOptions): Promise<Buckets> {
+  const { name, replicas, retention, maxBytes } = options;
+  const jsm = await jetstreamManager(nc, { timeout: JETSTREAM_TIMEOUT_MS });
+  const config: Partial<StreamConfig> & { name: string } = {
+    name: `PARLEY_${name}`,
+    subjects: [`parley.${name}.room.*`],
+    num_replicas: replicas,
+    max_bytes: maxBytes > 0 ? maxBytes : -1,
+    max_msgs_per_subject: retention.messagesPerRoom ?? -1,
+    max_age: retention.days === undefined ? 0 : retention.days * 86_400e9,
+  };
+  try {
+    await jsm.streams.info(config.name);
+    await jsm.streams.update(config.name, config);
+  } catch {
+    await jsm.streams.add(config);
+  }
+  const kvm = new Kvm(jetstream(nc, { timeout: JETSTREAM_TIMEOUT_MS }));
+  const bucket = (kind: string) => kvm.create(`parley_${name}_${kind}`, { history: 1, replicas });
+  return {
+    users: await bucket("users"),
+    nodes: await bucket("nodes"),
+    topics: await bucket("topics"),
+    accounts: await bucket("accounts"),
+    bans: await bucket("bans"),
+  };
+}
+
+/** Runs `step` until it succeeds, or throws its last error once {@linkcode SETUP_DEADLINE_MS}
+ * has passed. */
+async function retried<T>(step: () => Promise<T>): Promise<T> {
+  const deadline = performance.now() + SETUP_DEADLINE_MS;
+  while (true) {
+    try {
+      return await step();
+    } catch (error) {
+      if (performance.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
   }
 }
 

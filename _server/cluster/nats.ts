@@ -4,7 +4,6 @@
 
 export { connect, type NatsConnection } from "npm:@nats-io/transport-node@3.4.0";
 export {
-  type ConsumerMessages,
   DeliverPolicy,
   jetstream,
   type JetStreamClient,
