@@ -28,6 +28,8 @@ export interface ClientSpec {
   sid?: number;
   /** The way in it takes (default `tcp`). */
   via?: Via;
+  /** The TCP port it connects to, if not the request's: a cluster node's. */
+  port?: number;
 }
 
 /** Connects and registers clients, `concurrency` at a time. */

@@ -6,6 +6,7 @@ import { type ClientSpec, RELAY_PADDING, type RunReply, type Via, VIAS } from ".
 import { Histogram, type Percentiles } from "./_histogram.ts";
 import {
   againstNgircd,
+  type ClusterUse,
   type CommonOptions,
   type CpuUse,
   disturbance,
@@ -54,7 +55,7 @@ export function receiverVias(asked: readonly Via[] | undefined): Via[] {
 }
 
 /** What one fan-out run measured. */
-export interface FanoutFigures extends CpuUse {
+export interface FanoutFigures extends CpuUse, Partial<ClusterUse> {
   server: string;
   deliveries: number;
   expected: number;
@@ -99,11 +100,11 @@ export function population(
 }
 
 /**
- * A run's name in reports: its server's ({@linkcode ServerProcess.label}), and `all irc` when
- * Parley's senders take its IRC gateway too.
+ * A run's name in reports: its setup's ({@linkcode Setup.label}), and `all irc` when Parley's
+ * senders take its IRC gateway too.
  */
 export function runLabel(setup: Setup, sendersVia: Via): string {
-  const label = setup.server.label;
+  const label = setup.label;
   return setup.server.spec.kind === "parley" && sendersVia === "irc"
     ? label.replace(", irc)", ", all irc)")
     : label;
@@ -131,22 +132,26 @@ export function combine(replies: RunReply[]) {
   return { latency, errors, received, expected, dropped, seconds, firstSendUs, lastReceiveUs };
 }
 
-/** Runs fan-out once against one server, its receivers taking `via`, its senders `sendersVia`. */
+/**
+ * Runs fan-out once against one server, its receivers taking `via`, its senders `sendersVia`;
+ * with `nodes`, against that many nodes of a cluster (see {@linkcode Setup.place}).
+ */
 export async function measureFanout(
   kind: ServerKind,
   db: "file" | "memory",
   options: FanoutOptions,
   via: Via = "tcp",
   sendersVia: Via = "tcp",
+  nodes = 0,
 ): Promise<{ figures: FanoutFigures; notes: string[] }> {
   const { receivers, senders, messages, window } = options;
   const clients = receivers + senders;
-  const setup = await Setup.start({ kind, db, via }, clients, options);
+  const setup = await Setup.start({ kind, db, via, nodes }, clients, options);
   const label = runLabel(setup, sendersVia);
   let closed = false;
   try {
     const { generators, server } = setup;
-    const everyone = population(receivers, senders, via, sendersVia);
+    const everyone = setup.place(population(receivers, senders, via, sendersVia));
     const joined = await generators.connect(server.port, everyone, {
       bufferBytes: 65_536,
       ports: server.ports,
@@ -187,6 +192,7 @@ export async function measureFanout(
     const wallSeconds = meter.seconds;
     const serverSeconds = meter.serverSeconds();
     const use = meter.cpuUse();
+    const cluster = meter.clusterUse(result.received);
     const limit = limitOf(use, options);
     const serverRssKiB = server.rssKiB();
     const summary = await setup.close();
@@ -203,6 +209,7 @@ export async function measureFanout(
       latencyMs: result.latency.percentiles(),
       ...use,
       serverCpuUsPerDelivery: round(serverSeconds * 1e6 / result.received, 3),
+      ...cluster,
       limit,
       serverRssKiB,
       errors: result.errors,
@@ -256,7 +263,8 @@ const FANOUT_NGIRCD_COLUMNS = ["deliveries/s × ngIRCd", "CPU/delivery × ngIRCd
 /** The issue's limit on Parley's CPU per delivery in fan-out, as a multiple of ngIRCd's. */
 const CPU_OVER_NGIRCD = 0.6;
 
-function params(options: FanoutOptions) {
+/** The parameters of a fan-out run, as the JSON line gives them. */
+export function params(options: FanoutOptions): Record<string, number> {
   return {
     receivers: options.receivers,
     senders: options.senders,

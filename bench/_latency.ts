@@ -16,6 +16,7 @@ import {
 } from "./_report.ts";
 import {
   againstNgircd,
+  type ClusterUse,
   type CommonOptions,
   type CpuUse,
   disturbance,
@@ -51,7 +52,7 @@ export function split(total: number, senders: number): number[] {
 }
 
 /** What one latency run measured. */
-export interface LatencyFigures extends CpuUse {
+export interface LatencyFigures extends CpuUse, Partial<ClusterUse> {
   server: string;
   messages: number;
   deliveries: number;
@@ -68,21 +69,23 @@ export interface LatencyFigures extends CpuUse {
 
 /**
  * Sends at a fixed rate through one server, its receivers taking `via` and its senders
- * `sendersVia`; measures latency.
+ * `sendersVia`; with `nodes`, through that many nodes of a cluster (see
+ * {@linkcode Setup.place}); measures latency.
  */
 export async function measureLatency(
   kind: ServerKind,
   options: LatencyOptions,
   via: Via = "tcp",
   sendersVia: Via = "tcp",
+  nodes = 0,
 ): Promise<{ figures: LatencyFigures; notes: string[] }> {
   const { receivers, senders, rate, duration } = options;
-  const setup = await Setup.start({ kind, db: "file", via }, receivers + senders, options);
+  const setup = await Setup.start({ kind, db: "file", via, nodes }, receivers + senders, options);
   const label = runLabel(setup, sendersVia);
   let closed = false;
   try {
     const { generators, server } = setup;
-    const everyone = population(receivers, senders, via, sendersVia);
+    const everyone = setup.place(population(receivers, senders, via, sendersVia));
     const joined = await generators.connect(server.port, everyone, {
       bufferBytes: 65_536,
       ports: server.ports,
@@ -114,6 +117,7 @@ export async function measureLatency(
       stop();
     }
     const use = meter.cpuUse();
+    const cluster = meter.clusterUse(result.received);
     const serverSeconds = meter.serverSeconds();
     const summary = await setup.close();
     closed = true;
@@ -126,6 +130,7 @@ export async function measureLatency(
       latencyMs: result.latency.percentiles(),
       ...use,
       serverCpuUsPerDelivery: round(serverSeconds * 1e6 / result.received, 3),
+      ...cluster,
       serverArgs: server.args,
       errors: result.errors,
       dropped: result.dropped,

@@ -553,7 +553,7 @@ async function connect(
       const spec = specs[next++]!;
       try {
         const client = await connectClient(
-          ports,
+          spec.port === undefined ? ports : { ...ports, tcp: spec.port },
           spec.name,
           spec.role,
           spec.sid ?? -1,

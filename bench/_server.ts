@@ -33,6 +33,8 @@ export interface ServerSpec {
   inspect?: boolean;
   /** Ways in to open besides NDJSON over TCP: `irc` (--irc-port) and `ws` (--http-port). */
   via?: Via;
+  /** Run Parley as this node (`--node`) of a cluster on this NATS server (`--cluster`). */
+  cluster?: { url: string; node: string };
 }
 
 /** How each way in is asked for, and how the server says where it listens. */
@@ -197,14 +199,18 @@ export class ServerProcess {
     } else if (spec.kind === "relay") {
       args = ["run", "--quiet", "--allow-net", ...profile, RELAY_TS, "0"];
     } else {
-      let db = ":memory:";
-      if (spec.db !== "memory") {
-        tempDir = await Deno.makeTempDir({ prefix: "pbench-db-" });
-        db = `${tempDir}/bench.db`;
-      }
       const mod = spec.mod ?? MOD_TS;
       args = ["run", "--quiet", "--allow-all", ...profile, mod, "serve"];
-      args.push("--port", "0", "--db", db, "--log-level", "warn");
+      args.push("--port", "0", "--log-level", "warn");
+      if (spec.cluster !== undefined) {
+        // A node keeps its history in the stream: --cluster refuses --db.
+        args.push("--cluster", spec.cluster.url, "--node", spec.cluster.node);
+      } else if (spec.db === "memory") {
+        args.push("--db", ":memory:");
+      } else {
+        tempDir = await Deno.makeTempDir({ prefix: "pbench-db-" });
+        args.push("--db", `${tempDir}/bench.db`);
+      }
       args.push(...await liftedLimits(mod, spec.clients ?? 0), ...spec.serverArgs ?? []);
       if (spec.via !== undefined && spec.via !== "tcp") args.push(LISTENERS[spec.via].flag, "0");
     }
@@ -250,10 +256,11 @@ export class ServerProcess {
 
   /**
    * Its name in reports: `parley (file)`, `parley (memory)`, `relay` or `ngircd`; `parley (file,
-   * irc)` when the receivers take another way in.
+   * irc)` when the receivers take another way in; `parley (node ID)` in a cluster.
    */
   get label(): string {
     if (this.spec.kind !== "parley") return this.spec.kind;
+    if (this.spec.cluster !== undefined) return `parley (node ${this.spec.cluster.node})`;
     const via = this.spec.via === undefined || this.spec.via === "tcp" ? "" : `, ${this.spec.via}`;
     return `parley (${this.spec.db ?? "file"}${via})`;
   }

@@ -1,11 +1,13 @@
-// What every scenario starts with: a server under test and load generators sized for it, and a
-// meter of the CPU time they use. Closing stops them and summarises the server's profile.
+// What every scenario starts with: a server under test (or the nodes of a cluster and their NATS
+// server) and load generators sized for it, and a meter of the CPU time they use. Closing stops
+// them and summarises the server's profile.
 
 import { Generators } from "./_generators.ts";
 import { cpuSeconds, generatorCpuCount, machineCpuSeconds, nofileFor, placement } from "./_proc.ts";
 import { formatProfile, type ProfileSummary, summariseProfile } from "./_profile.ts";
+import { NatsProcess } from "./_nats.ts";
 import { type ServerKind, ServerProcess, type ServerSpec } from "./_server.ts";
-import type { Via } from "./_control.ts";
+import type { ClientSpec, Via } from "./_control.ts";
 
 /** Options every scenario takes. */
 export interface CommonOptions {
@@ -74,24 +76,38 @@ export function ngircdNotes(options: CommonOptions): string[] {
     : [];
 }
 
-/** A server, its generators, and what to report about them when done. */
+/** A server (or a cluster's nodes), its generators, and what to report about them when done. */
 export class Setup {
+  /** The server; in a cluster, node 1, where the senders are. */
   readonly server: ServerProcess;
+  /** Every Parley node of a cluster, the server first; the server alone otherwise. */
+  readonly nodes: ServerProcess[];
+  /** The NATS server of a cluster. */
+  readonly nats: NatsProcess | undefined;
   readonly generators: Generators;
   #profileDir: string | undefined;
 
-  private constructor(server: ServerProcess, generators: Generators, profileDir?: string) {
-    this.server = server;
+  private constructor(
+    nodes: ServerProcess[],
+    nats: NatsProcess | undefined,
+    generators: Generators,
+    profileDir?: string,
+  ) {
+    this.server = nodes[0]!;
+    this.nodes = nodes;
+    this.nats = nats;
     this.generators = generators;
     this.#profileDir = profileDir;
   }
 
   /**
    * Starts a server and `options.generators` generators (fewer if there are fewer clients),
-   * each with a file limit for `clients` connections.
+   * each with a file limit for `clients` connections. With `nodes`, Parley runs as that many
+   * nodes of a cluster on a nats-server of its own, the nodes where the server would run and
+   * nats-server beside the generators.
    */
   static async start(
-    spec: Pick<ServerSpec, "kind" | "db" | "inspect" | "via">,
+    spec: Pick<ServerSpec, "kind" | "db" | "inspect" | "via"> & { nodes?: number },
     clients: number,
     options: CommonOptions,
   ): Promise<Setup> {
@@ -102,16 +118,52 @@ export class Setup {
       ? await Deno.makeTempDir({ prefix: "pbench-profile-" })
       : undefined;
     const cpus = placement(options.pin);
-    const server = await ServerProcess.start({
-      ...spec,
-      cpus: cpus.server,
-      nofile: serverFiles,
-      profileDir,
-      mod: options.mod,
-      clients,
-      serverArgs: options.serverArgs,
-    });
-    return new Setup(server, Generators.start(count, generatorFiles, cpus.generators), profileDir);
+    const { nodes: clustered = 0, ...server } = spec;
+    const nats = clustered > 0 ? await NatsProcess.start(cpus.generators) : undefined;
+    const nodes: ServerProcess[] = [];
+    try {
+      // One at a time: the first node makes the stream and buckets the others then find.
+      for (let node = 1; node <= Math.max(1, clustered); node++) {
+        nodes.push(
+          await ServerProcess.start({
+            ...server,
+            cpus: cpus.server,
+            nofile: serverFiles,
+            profileDir: node === 1 ? profileDir : undefined,
+            mod: options.mod,
+            clients,
+            serverArgs: options.serverArgs,
+            ...nats === undefined ? {} : { cluster: { url: nats.url, node: `node${node}` } },
+          }),
+        );
+      }
+    } catch (error) {
+      for (const node of nodes) await node.stop();
+      await nats?.stop();
+      throw error;
+    }
+    const generators = Generators.start(count, generatorFiles, cpus.generators);
+    return new Setup(nodes, nats, generators, profileDir);
+  }
+
+  /** Its name in reports: the server's, or `parley (cluster, N nodes)`. */
+  get label(): string {
+    if (this.nats === undefined) return this.server.label;
+    return `parley (cluster, ${this.nodes.length} node${this.nodes.length === 1 ? "" : "s"})`;
+  }
+
+  /**
+   * `clients` as they connect: in a cluster of several nodes, the receivers spread evenly over
+   * the nodes (receiver i on node i % N + 1), the senders on node 1.
+   */
+  place(clients: ClientSpec[]): ClientSpec[] {
+    if (this.nodes.length < 2) return clients;
+    let next = 0;
+    return clients.map((client) =>
+      client.role === "recv"
+        ? { ...client, port: this.nodes[next++ % this.nodes.length]!.port }
+        : client
+    );
   }
 
   /** A meter of CPU time from now on. */
@@ -119,14 +171,21 @@ export class Setup {
     return new Meter(this);
   }
 
-  /** Stops the generators and the server; returns notes: its warnings and profile summary. */
+  /**
+   * Stops the generators, the server (every node) and nats-server; returns notes: the nodes'
+   * warnings and the server's profile summary.
+   */
   async close(): Promise<{ notes: string[]; profile?: ProfileSummary }> {
     await this.generators.close();
     const profilePath = await this.server.stop();
+    for (const node of this.nodes.slice(1)) await node.stop();
+    await this.nats?.stop();
     const notes: string[] = [];
-    const warnings = this.server.warnings;
-    if (warnings.length > 0) {
-      notes.push(`${this.server.label} logged ${warnings.length} line(s), first: ${warnings[0]}`);
+    for (const node of this.nodes) {
+      const warnings = node.warnings;
+      if (warnings.length > 0) {
+        notes.push(`${node.label} logged ${warnings.length} line(s), first: ${warnings[0]}`);
+      }
     }
     if (this.#profileDir === undefined) return { notes };
     if (profilePath === undefined) {
@@ -141,6 +200,7 @@ export class Setup {
 
 /** A run's CPU use, each figure a percentage of one core. */
 export interface CpuUse {
+  /** The server's; in a cluster, every node's together. */
   serverCpuPercent: number;
   generatorCpuPercent: number[];
   /** Other processes' CPU time meanwhile: noise. */
@@ -149,27 +209,44 @@ export interface CpuUse {
   stolenCpuPercent: number;
 }
 
-/** CPU time used by the server and each generator since the meter started, per wall second. */
+/** What a cluster's processes used in a run. */
+export interface ClusterUse {
+  /** Each node's CPU time, node 1 first, as a percentage of one core. */
+  nodeCpuPercent: number[];
+  /** Each node's CPU time per delivery of the whole run, in µs. */
+  nodeCpuUsPerDelivery: number[];
+  natsCpuPercent: number;
+  natsCpuUsPerDelivery: number;
+}
+
+/**
+ * CPU time used by the server (every node of a cluster, and nats-server) and each generator
+ * since the meter started, per wall second.
+ */
 export class Meter {
   #setup: Setup;
   #started = performance.now();
-  #server: number;
+  #nodes: number[];
+  #nats: number;
   #generators: number[];
   #machine = machineCpuSeconds();
   #self = cpuSeconds(Deno.pid);
 
   constructor(setup: Setup) {
     this.#setup = setup;
-    this.#server = setup.server.cpuSeconds();
+    this.#nodes = setup.nodes.map((node) => node.cpuSeconds());
+    this.#nats = setup.nats?.cpuSeconds() ?? 0;
     this.#generators = setup.generators.cpuSeconds();
   }
 
   /**
-   * CPU time of processes other than the bench's (server, generators, coordinator), as a share
-   * of one core: other work on the machine that competed with the bench.
+   * CPU time of processes other than the bench's (servers, nats-server, generators,
+   * coordinator), as a share of one core: other work on the machine that competed with the
+   * bench.
    */
   otherShare(): number {
-    const ours = this.serverSeconds() + (cpuSeconds(Deno.pid) - this.#self) +
+    const ours = this.serverSeconds() + this.natsSeconds() +
+      (cpuSeconds(Deno.pid) - this.#self) +
       this.#setup.generators.cpuSeconds().reduce(
         (sum, cpu, g) => sum + cpu - this.#generators[g]!,
         0,
@@ -199,9 +276,38 @@ export class Meter {
     return (performance.now() - this.#started) / 1000;
   }
 
-  /** Server CPU seconds since the meter started. */
+  /**
+   * Server CPU seconds since the meter started: in a cluster, every node's together (they share
+   * the server's CPU).
+   */
   serverSeconds(): number {
-    return this.#setup.server.cpuSeconds() - this.#server;
+    return this.nodeSeconds().reduce((sum, cpu) => sum + cpu, 0);
+  }
+
+  /** Each node's CPU seconds since the meter started. */
+  nodeSeconds(): number[] {
+    return this.#setup.nodes.map((node, n) => node.cpuSeconds() - this.#nodes[n]!);
+  }
+
+  /** nats-server's CPU seconds since the meter started (0 without a cluster). */
+  natsSeconds(): number {
+    return (this.#setup.nats?.cpuSeconds() ?? 0) - this.#nats;
+  }
+
+  /** What the cluster's processes used for `deliveries`; nothing without a cluster. */
+  clusterUse(deliveries: number): Partial<ClusterUse> {
+    if (this.#setup.nats === undefined) return {};
+    const seconds = this.seconds;
+    const percent = (cpu: number) => Math.round(cpu / seconds * 100);
+    const perDelivery = (cpu: number) => Math.round(cpu * 1e9 / deliveries) / 1000;
+    const nodes = this.nodeSeconds();
+    const nats = this.natsSeconds();
+    return {
+      nodeCpuPercent: nodes.map(percent),
+      nodeCpuUsPerDelivery: nodes.map(perDelivery),
+      natsCpuPercent: percent(nats),
+      natsCpuUsPerDelivery: perDelivery(nats),
+    };
   }
 
   /** Server CPU time as a share of one core. */

@@ -5,6 +5,7 @@
 
 import { parseArgs } from "../_cli/std.ts";
 import { churn } from "./_churn.ts";
+import { clusterFanout, clusterLatency } from "./_cluster.ts";
 import { conns } from "./_conns.ts";
 import { fanout, history } from "./_fanout.ts";
 import { latency } from "./_latency.ts";
@@ -50,6 +51,11 @@ Options:
                     a comma-separated list of tcp, irc (the IRC gateway, --irc-port) and ws
                     (the WebSocket endpoint, --http-port); tcp is always run, first, and the
                     others are reported against it (default: tcp only). Senders stay NDJSON.
+  --cluster         fanout and latency through a cluster (--cluster) instead of against the
+                    relay and ngIRCd: Parley alone, then as one node on a nats-server of its
+                    own, then as two nodes on one, the receivers split evenly over them and the
+                    senders on node 1; each node's CPU and nats-server's (Debian's nats-server
+                    package; without it the cluster rows are left out, and the report says so)
   --no-ngircd       without ngIRCd: by default fanout, latency and conns also run Parley with
                     every client on its IRC gateway (--irc-port) and ngIRCd (Debian's ngircd
                     package; without it they say so), both over IRC, and report Parley's
@@ -96,7 +102,7 @@ const FLAGS = [
 export async function main(args: string[]): Promise<number> {
   const unknown: string[] = [];
   const parsed = parseArgs(args, {
-    boolean: ["help", "profile", "baseline", "pin", "ngircd"],
+    boolean: ["help", "profile", "baseline", "pin", "ngircd", "cluster"],
     string: FLAGS,
     alias: { h: "help" },
     default: { baseline: true, pin: true, ngircd: true },
@@ -178,9 +184,9 @@ export async function main(args: string[]): Promise<number> {
       responsiveMs: number("responsive-ms", 100),
     };
     const run: Record<Scenario, () => Promise<ScenarioResult>> = {
-      fanout: () => fanout(fanoutOptions),
+      fanout: () => parsed.cluster ? clusterFanout(fanoutOptions) : fanout(fanoutOptions),
       history: () => history(fanoutOptions),
-      latency: () => latency(latencyOptions),
+      latency: () => parsed.cluster ? clusterLatency(latencyOptions) : latency(latencyOptions),
       conns: () => conns(connsOptions),
       churn: () => churn(churnOptions),
     };

@@ -113,6 +113,31 @@ for (const scenario of ["fanout", "latency"] as const) {
   });
 }
 
+for (const scenario of ["fanout", "latency"] as const) {
+  Deno.test(`deno task bench ${scenario} --cluster: one node and two nodes on a real nats-server deliver everything`, async () => {
+    const { code, stdout, stderr } = await bench([scenario, ...TINY[scenario], "--cluster"]);
+    assertEquals(code, 0, `${stdout}\n${stderr}`);
+    const lines = stdout.split("\n").filter((line) => line.startsWith("{"));
+    assertEquals(lines.length, 1, stdout);
+    const result = JSON.parse(lines[0]!) as ScenarioJson & Record<string, unknown>;
+    assertEquals(result.completion, 1, stdout);
+    // .ci/run installs nats-server: the cluster rows must have run, not been left out.
+    for (const [key, nodes] of [["cluster1", 1], ["cluster2", 2]] as const) {
+      const figures = result[key] as {
+        deliveries: number;
+        expected: number;
+        nodeCpuPercent: number[];
+        natsCpuPercent: number;
+      } | undefined;
+      assert(figures !== undefined && figures.expected > 0, `${key}: ${stdout}`);
+      assertEquals(figures.deliveries, figures.expected, `${key}: ${stdout}`);
+      assertEquals(figures.nodeCpuPercent.length, nodes, `${key}: ${stdout}`);
+      assert(Number.isFinite(figures.natsCpuPercent), `${key}: ${stdout}`);
+    }
+    assert(stdout.includes("parley (cluster, 2 nodes)"), stdout);
+  });
+}
+
 Deno.test("deno task bench refuses an unknown scenario or option with exit code 2", async () => {
   for (
     const args of [
