@@ -627,6 +627,28 @@ export function decodeClientFrame(line: Uint8Array): DecodeResult<ClientFrame> {
 }
 
 /**
+ * Validates a client frame that is already a value (parsed from JSON, or built by a gateway that
+ * translates another protocol) exactly as {@linkcode decodeClientFrame} validates a line, without
+ * a round trip through JSON.
+ *
+ * @param value The would-be frame.
+ * @returns The frame (a copy holding only the schema's fields), or the error code and message.
+ *
+ * @example
+ * ```ts
+ * import { checkClientFrame } from "./protocol.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const result = checkClientFrame({ type: "join", room: "rust", extra: 1 });
+ * assertEquals(result.ok && result.frame, { type: "join", room: "rust" });
+ * assertEquals(checkClientFrame({ type: "send", text: 7 }).ok, false);
+ * ```
+ */
+export function checkClientFrame(value: unknown): DecodeResult<ClientFrame> {
+  return checkWith(value, clientRules);
+}
+
+/**
  * Decodes and validates a line from a server (without its newline).
  *
  * @param line The line's bytes.
@@ -897,6 +919,14 @@ function decodeWith<T extends Frame>(
       message: `Frame is not valid JSON: ${errorMessage(error)}`,
     };
   }
+  return checkWith(value, byType);
+}
+
+/** Checks a parsed value against the rules of its type. */
+function checkWith<T extends Frame>(
+  value: unknown,
+  byType: ReadonlyMap<string, readonly Rule[]>,
+): DecodeResult<T> {
   if (!isObject(value)) {
     return { ok: false, code: "invalid_frame", message: "Frame is not a JSON object" };
   }

@@ -28,8 +28,8 @@ import type { ServerConn } from "./listeners.ts";
 import { dropSlow, type Outgoing } from "./peer.ts";
 import { RoomView } from "../_text/room_view.ts";
 import {
+  checkClientFrame,
   type ClientFrame,
-  decodeClientFrame,
   type ErrorFrame,
   foldName,
   MAX_NAME_LENGTH,
@@ -532,7 +532,7 @@ class IrcSession implements LineSession {
    * `target` as what an error is about. Returns true if the chat refused it at once.
    */
   #send(connection: Connection, frame: ClientFrame, bytes: number, target: string): boolean {
-    const decoded = decodeClientFrame(encoder.encode(JSON.stringify(frame)));
+    const decoded = checkClientFrame(frame);
     const context: Context = { target, failed: false };
     const outer = this.#context;
     this.#context = context;

@@ -33,13 +33,13 @@ const TINY: Record<Scenario, string[]> = {
 /** The scenarios that run ngIRCd beside Parley. */
 const AGAINST_NGIRCD: readonly Scenario[] = ["fanout", "latency", "conns"];
 
-/** Runs `deno task bench ARGS`, killed after 60 s; returns its exit code and output. */
-async function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs `deno ARGS` here, killed after 60 s; returns its exit code and output. */
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 60_000);
   try {
     const output = await new Deno.Command(deno(), {
-      args: ["task", "--quiet", "bench", ...args],
+      args,
       cwd: ROOT,
       stdin: "null",
       stdout: "piped",
@@ -55,6 +55,11 @@ async function bench(args: string[]): Promise<{ code: number; stdout: string; st
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Runs `deno task bench ARGS`. */
+function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(["task", "--quiet", "bench", ...args]);
 }
 
 for (const scenario of SCENARIOS) {
@@ -151,4 +156,12 @@ Deno.test("deno task bench refuses an unknown scenario or option with exit code 
     assertEquals(code, 2, args.join(" "));
     assert(stderr.includes("bench: "), stderr);
   }
+});
+
+Deno.test("bench/one_to_all.ts: every reader gets each of the five messages, and it says so", async () => {
+  const { code, stdout, stderr } = await run(["run", "-A", "bench/one_to_all.ts", "--conns", "30"]);
+  assertEquals(code, 0, stderr);
+  assert(/^30 clients joined one room in [\d.]+ s; ping round trips/m.test(stdout), stdout);
+  const times = stdout.match(/^one message to the other 29: (.+) ms$/m)?.[1]?.split(", ");
+  assertEquals(times?.length, 5, stdout);
 });
