@@ -172,6 +172,14 @@ export class Chat {
   }
 
   /**
+   * Stores and delivers the room messages waiting for the end of the turn, now; on a cluster
+   * node, those the stream has delivered (what is still being published is not waited for).
+   */
+  flush(): void {
+    this.#fanout.flush();
+  }
+
+  /**
    * Takes `peer` out of the chat, telling everyone who shared a room with it why. Work for it
    * still under way (a password check) finds it gone and stops.
    */

@@ -216,6 +216,9 @@ export class Connections {
     }
     connection.strikes = 0;
     if (frame.type === "ping") {
+      // After the answers to what came before it: messages still waiting for the end of the
+      // turn are stored (or refused) first, so that a client can use a ping as a barrier.
+      this.#chat.flush();
       return send(
         connection,
         frame.id === undefined ? { type: "pong" } : { type: "pong", id: frame.id },
