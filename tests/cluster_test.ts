@@ -414,6 +414,27 @@ Deno.test("a node killed with kill -9 mid-burst: its users leave, nothing acknow
   assertEquals(new Set(history.map((message) => message.id)).size, history.length);
 });
 
+Deno.test("a node stopped with SIGTERM: its users leave at once with server_shutdown, names free", async () => {
+  await using stack = new AsyncDisposableStack();
+  const nats = stack.use(await NatsServer.start());
+  const [a, b] = await startNodes(stack, nats.url, ["a", "b"]);
+  const staying = await enter(stack, a!, "staying");
+  const going = await enter(stack, b!, "going");
+  await until(() => staying.present().has("going"), 10_000, "staying to see going", [staying]);
+  const stopped = Date.now();
+  b!.child.kill("SIGTERM");
+  assertEquals(await b!.exitCode(), 0, b!.stderr);
+  const left = () =>
+    staying.frames.find((frame) => frame.type === "left" && frame.name === "going");
+  // Well under the 6 s after which a silent node is taken for dead: it said so itself.
+  await until(() => left() !== undefined, 3_000, "going to leave", [staying, going]);
+  assertLess(Date.now() - stopped, 3_000);
+  assertEquals(left(), { ...left()!, room: "lobby", reason: "server_shutdown" } as ServerFrame);
+  assertEquals(going.errors(), ["server_shutdown"]);
+  const again = await enter(stack, a!, "going");
+  assertEquals(again.client.name, "going", "the name is free again");
+});
+
 Deno.test("nats-server restarted mid-traffic: sends refused meanwhile, never lost; then they work", async () => {
   await using stack = new AsyncDisposableStack();
   const nats = stack.use(await NatsServer.start());
