@@ -41,6 +41,8 @@ Options:
   --duration S      seconds of sending in latency (default 10)
   --conns N         idle connections in conns (default 10000)
   --settle S        seconds conns waits before reading RSS (default 2)
+  --idle S          seconds conns then watches RSS while the connections stay idle, for
+                    the least (default 30: V8 collects the garbage of registering by then)
   --clients N       churners in churn (default 2000)
   --join-rate N     churners starting per second (default 250)
   --dwell MS        how long each churner stays (default 4000)
@@ -84,6 +86,7 @@ const FLAGS = [
   "duration",
   "conns",
   "settle",
+  "idle",
   "clients",
   "join-rate",
   "dwell",
@@ -170,6 +173,7 @@ export async function main(args: string[]): Promise<number> {
       ...common,
       conns: number("conns", 10_000),
       settle: number("settle", 2, 0),
+      idle: number("idle", 30, 0),
     };
     const churnOptions = {
       ...common,

@@ -13,7 +13,7 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const TINY: Record<Scenario, string[]> = {
   fanout: ["--receivers", "3", "--senders", "2", "--messages", "20"],
   latency: ["--receivers", "3", "--senders", "2", "--duration", "0.5"],
-  conns: ["--conns", "50", "--settle", "0"],
+  conns: ["--conns", "50", "--settle", "0", "--idle", "1"],
   history: ["--receivers", "3", "--senders", "2", "--messages", "20"],
   churn: [
     "--clients",
