@@ -1,48 +1,30 @@
-// `deno run -A bench/one_to_all.ts [--conns N] [--parley PATH] [--db FILE]`: N clients join one
+// `deno run -A bench/one_to_all.ts [--conns N] [--parley PATH] [--file]`: N clients join one
 // room, 50 at a time, while a pinger pings every 20 ms; then one of them sends five messages, one a
 // second, and each is timed until the last of the others has it. The readers do the least work a
 // reader can (they look for the marker in what arrives), so that the figure is the server's rather
 // than the load generator's, as `deno task bench conns`'s own "1 msg to all" may not be. The
-// server runs on CPU 0 (taskset), this script where it is started (run it under `taskset -c 1`).
+// server is started as the bench starts it (bench/_server.ts: its store in memory, or in a file
+// with --file), on CPU 0; run this script on another (`taskset -c 1`).
 
 import { parseArgs } from "../_cli/std.ts";
 import { Histogram } from "./_histogram.ts";
+import { nofileFor } from "./_proc.ts";
+import { ServerProcess } from "./_server.ts";
 
-const args = parseArgs(Deno.args, { string: ["conns", "parley", "db"] });
+const args = parseArgs(Deno.args, { string: ["conns", "parley"], boolean: ["file"] });
 const conns = Number(args.conns ?? 10_000);
-const mod = String(args.parley ?? new URL("../mod.ts", import.meta.url).pathname);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-const server = new Deno.Command("taskset", {
-  args: [
-    "-c",
-    "0",
-    Deno.execPath(),
-    "run",
-    "-A",
-    mod,
-    "serve",
-    "--port",
-    "0",
-    "--db",
-    String(args.db ?? ":memory:"),
-    "--rate",
-    "0",
-    "--max-connections",
-    String(conns + 10),
-    "--max-connections-per-ip",
-    String(conns + 10),
-    "--log-level",
-    "error",
-  ],
-  stdout: "piped",
-}).spawn();
-const lines = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-let banner = "";
-while (!/listening on 127\.0\.0\.1:\d+/.test(banner)) banner += (await lines.read()).value ?? "";
-lines.releaseLock();
-const port = Number(banner.match(/listening on 127\.0\.0\.1:(\d+)/)![1]);
+const server = await ServerProcess.start({
+  kind: "parley",
+  db: args.file ? "file" : "memory",
+  mod: args.parley === undefined ? undefined : String(args.parley),
+  nofile: await nofileFor(conns + 64, "The server"),
+  cpus: "0",
+  clients: conns,
+});
+const port = server.port;
 
 /** A client that joins with no history and counts the messages holding `MARK` it is given. */
 class Reader {
@@ -132,6 +114,5 @@ for (let round = 0; round < 5; round++) {
 console.log(
   `one message to the other ${conns - 1}: ${times.map((ms) => ms.toFixed(0)).join(", ")} ms`,
 );
-server.kill("SIGKILL");
-await server.status;
+await server.stop();
 Deno.exit(0);

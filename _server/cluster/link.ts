@@ -12,6 +12,7 @@ import {
   DeliverPolicy,
   jetstream,
   type JetStreamClient,
+  type JetStreamManager,
   jetstreamManager,
   type JsMsg,
   type KV,
@@ -118,6 +119,8 @@ export class ClusterLink {
   #options: ClusterOptions;
   #nc: NatsConnection;
   #js: JetStreamClient;
+  /** Asks JetStream about the stream: at start, and at each heartbeat (see `#checkConsumer`). */
+  #jsm: JetStreamManager | undefined;
   #subjectPrefix: string;
   #stream: string;
   #handlers: ClusterHandlers | undefined;
@@ -222,8 +225,8 @@ export class ClusterLink {
   }
 
   async #start(): Promise<void> {
-    const jsm = await jetstreamManager(this.#nc, { timeout: JETSTREAM_TIMEOUT_MS });
-    const { state } = await jsm.streams.info(this.#stream);
+    this.#jsm = await jetstreamManager(this.#nc, { timeout: JETSTREAM_TIMEOUT_MS });
+    const { state } = await this.#jsm.streams.info(this.#stream);
     this.#catchUpTo = state.last_seq;
     if (state.last_seq <= this.#lastSeq || state.messages === 0) this.#caughtUp.resolve();
     this.#starters.push(() => this.#consumeStream());
@@ -525,8 +528,7 @@ export class ClusterLink {
    * stream has grown past what it took, twice in a row, with nothing taken between.
    */
   #checkConsumer(): void {
-    jetstreamManager(this.#nc, { timeout: JETSTREAM_TIMEOUT_MS })
-      .then((jsm) => jsm.streams.info(this.#stream))
+    this.#jsm!.streams.info(this.#stream)
       .then(({ state }) => {
         const behind = this.#behind;
         this.#behind = state.last_seq > this.#lastSeq

@@ -7,6 +7,7 @@ export {
   DeliverPolicy,
   jetstream,
   type JetStreamClient,
+  type JetStreamManager,
   jetstreamManager,
   type JsMsg,
   type StreamConfig,
